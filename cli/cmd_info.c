@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cmd_info.c - `ptm info MODEL [--json]`. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: ptm info MODEL [--json] [--dtype auto|f32|f16|bf16] [--class NAME]\n\n"
+    "Load MODEL (a folder with config.json and weights, or a weights file) and\n"
+    "describe it: model type, architecture class, dtype, parameter counts,\n"
+    "memory footprint and weight files.\n\n"
+    "  --json          print one JSON object (keys: model_type, architecture,\n"
+    "                  dtype, num_parameters, num_parameters_non_embedding,\n"
+    "                  num_parameters_trainable, memory_footprint,\n"
+    "                  memory_footprint_without_buffers, can_generate, files,\n"
+    "                  missing_keys, unexpected_keys)\n"
+    "  --dtype D       load the parameters as D (default: auto, the checkpoint's)\n"
+    "  --class NAME    build this model class instead of config.json's\n"
+    "  -h, --help      show this help\n";
+
+static void human_bytes(int64_t n, char *buf, size_t len)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024.0 && u < 4) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+/* Parse the options shared by commands that load a model. */
+int cli_parse_dtype(const char *cmd, const char *arg, ptm_dtype *out)
+{
+    if (!strcmp(arg, "auto")) {
+        *out = PTM_DTYPE_AUTO;
+        return 0;
+    }
+    if (ptm_dtype_parse(arg, out) != PTM_OK || !(*out == PTM_F32 || *out == PTM_F16 || *out == PTM_BF16)) {
+        fprintf(stderr, "ptm %s: --dtype must be auto, f32, f16 or bf16 (got \"%s\")\n", cmd, arg);
+        return 2;
+    }
+    return 0;
+}
+
+static ptm_status add_key_list(ptm_config *j, const char *key, const ptm_model *m, ptm_key_report which)
+{
+    size_t n = ptm_model_key_report_size(m, which);
+    const char **v = calloc(n ? n : 1, sizeof *v);
+    if (!v)
+        return PTM_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        v[i] = ptm_model_key_report(m, which, i);
+    ptm_status s = ptm_config_set_string_array(j, key, v, n);
+    free(v);
+    return s;
+}
+
+static int print_json(const ptm_model *m)
+{
+    ptm_config *j;
+    if (ptm_config_new(&j) != PTM_OK)
+        return 1;
+    size_t nf = ptm_model_file_count(m);
+    const char **files = calloc(nf ? nf : 1, sizeof *files);
+    for (size_t i = 0; files && i < nf; i++)
+        files[i] = ptm_model_file(m, i);
+    char *text = NULL;
+    ptm_status s = files ? PTM_OK : PTM_ERR_NOMEM;
+    if (!s) s = ptm_config_set_string(j, "model_type", ptm_model_type(m));
+    if (!s) s = ptm_config_set_string(j, "architecture", ptm_model_class(m));
+    if (!s) s = ptm_config_set_string(j, "dtype", ptm_dtype_torch_name(ptm_model_dtype(m)));
+    if (!s) s = ptm_config_set_int(j, "num_parameters", ptm_model_num_parameters(m, 0, 0));
+    if (!s) s = ptm_config_set_int(j, "num_parameters_non_embedding", ptm_model_num_parameters(m, 0, 1));
+    if (!s) s = ptm_config_set_int(j, "num_parameters_trainable", ptm_model_num_parameters(m, 1, 0));
+    if (!s) s = ptm_config_set_int(j, "memory_footprint", ptm_model_memory_footprint(m, 1));
+    if (!s) s = ptm_config_set_int(j, "memory_footprint_without_buffers", ptm_model_memory_footprint(m, 0));
+    if (!s) s = ptm_config_set_bool(j, "can_generate", ptm_model_can_generate(m));
+    if (!s) s = ptm_config_set_string_array(j, "files", files, nf);
+    if (!s) s = add_key_list(j, "missing_keys", m, PTM_KEYS_MISSING);
+    if (!s) s = add_key_list(j, "unexpected_keys", m, PTM_KEYS_UNEXPECTED);
+    if (!s) s = ptm_config_to_json(j, &text);
+    if (!s)
+        fputs(text, stdout);
+    ptm_free(text);
+    free(files);
+    ptm_config_free(j);
+    return s ? cli_fail("info", "writing JSON") : 0;
+}
+
+static void print_text(const ptm_model *m)
+{
+    char a[32], b[32];
+    printf("model_type      %s\n", ptm_model_type(m));
+    printf("architecture    %s%s\n", ptm_model_class(m), ptm_model_can_generate(m) ? " (can generate)" : "");
+    printf("dtype           %s\n", ptm_dtype_torch_name(ptm_model_dtype(m)));
+    printf("parameters      %lld (%lld excluding embeddings)\n", (long long)ptm_model_num_parameters(m, 0, 0),
+           (long long)ptm_model_num_parameters(m, 0, 1));
+    human_bytes(ptm_model_memory_footprint(m, 1), a, sizeof a);
+    human_bytes(ptm_model_memory_footprint(m, 0), b, sizeof b);
+    printf("memory          %lld bytes (%s; %s without buffers)\n", (long long)ptm_model_memory_footprint(m, 1), a, b);
+    for (size_t i = 0; i < ptm_model_file_count(m); i++)
+        printf("%-16s%s\n", i ? "" : "files", ptm_model_file(m, i));
+    size_t nm = ptm_model_key_report_size(m, PTM_KEYS_MISSING), nu = ptm_model_key_report_size(m, PTM_KEYS_UNEXPECTED);
+    if (nm || nu)
+        printf("loading info    %zu missing (newly initialised), %zu unexpected (ignored)\n", nm, nu);
+}
+
+int cmd_info(int argc, char **argv)
+{
+    const char *model = NULL, *cls = NULL;
+    int json = 0;
+    ptm_load_options o;
+    ptm_load_options_init(&o);
+    o.dtype = PTM_DTYPE_AUTO;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (!strcmp(argv[i], "--dtype") && i + 1 < argc) {
+            if (cli_parse_dtype("info", argv[++i], &o.dtype))
+                return 2;
+        } else if (!strcmp(argv[i], "--class") && i + 1 < argc) {
+            cls = argv[++i];
+        } else if (argv[i][0] == '-' || model) {
+            fprintf(stderr, "ptm info: unexpected argument \"%s\" (see ptm info --help)\n", argv[i]);
+            return 2;
+        } else {
+            model = argv[i];
+        }
+    }
+    if (!model) {
+        fprintf(stderr, "ptm info: missing MODEL (see ptm info --help)\n");
+        return 2;
+    }
+    o.class_name = cls;
+    ptm_context *ctx;
+    if (cli_context("info", &ctx))
+        return 1;
+    ptm_model *m;
+    if (ptm_model_from_pretrained(ctx, model, &o, &m) != PTM_OK) {
+        ptm_context_free(ctx);
+        return cli_fail("info", NULL);
+    }
+    int rc = 0;
+    if (json)
+        rc = print_json(m);
+    else
+        print_text(m);
+    ptm_model_free(m);
+    ptm_context_free(ctx);
+    return rc;
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* model_internal.h - the ptm_model struct and helpers shared by model.c,
+ * checkpoint.c and save.c.  Core-private. */
+#ifndef PTM_MODEL_INTERNAL_H
+#define PTM_MODEL_INTERNAL_H
+
+#include "internal.h"
+
+struct ptm_param_list {
+    ptm_param_decl *items; /* name and tied_to point into owned copies */
+    size_t n, cap;
+};
+
+struct ptm_model {
+    ptm_context *ctx;
+    ptm_config *config;
+    const ptm_arch *arch;
+    void *state;
+    char *class_name;
+    ptm_dtype dtype;
+    struct ptm_param_list *decls;
+    ptm_state_dict *sd; /* every declared name, tied names share tensors */
+    char **files;
+    size_t nfiles;
+    char **keys[2]; /* PTM_KEYS_MISSING, PTM_KEYS_UNEXPECTED */
+    size_t nkeys[2];
+};
+
+/* A checkpoint: the opened sources of all weight files of a model. */
+typedef struct ckpt_entry {
+    const char *name; /* borrowed from the source */
+    size_t source;    /* index into sources */
+    size_t index;     /* tensor index inside the source */
+    int used;
+} ckpt_entry;
+
+typedef struct ptm__checkpoint {
+    const ptm_format **formats;
+    void **sources;
+    char **paths;
+    size_t nsources;
+    ckpt_entry *entries; /* sorted by name */
+    size_t nentries;
+} ptm__checkpoint;
+
+/* Find the weight files for `path` (a folder or a weights file) and open
+ * them.  `dir_out` receives the folder holding config.json (malloc'd). */
+ptm_status ptm__checkpoint_open(ptm_context *ctx, const char *path, ptm__checkpoint *ck, char **dir_out);
+void ptm__checkpoint_close(ptm__checkpoint *ck);
+/* Entry by checkpoint key, or NULL. */
+ckpt_entry *ptm__checkpoint_find(ptm__checkpoint *ck, const char *name);
+
+/* Append a copy of `s` to a string vector. */
+ptm_status ptm__strv_push(char ***v, size_t *n, const char *s);
+
+#endif

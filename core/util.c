@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* util.c - small string and file helpers shared by the core. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *ptm__strdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+char *ptm__asprintf(const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *p = NULL;
+    if (n >= 0 && (p = malloc((size_t)n + 1)))
+        vsnprintf(p, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    return p;
+}
+
+char *ptm__path_join(const char *dir, const char *name)
+{
+    size_t dl = strlen(dir);
+    if (dl && dir[dl - 1] == '/')
+        return ptm__asprintf("%s%s", dir, name);
+    return ptm__asprintf("%s/%s", dir, name);
+}
+
+int ptm__is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int ptm__is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+ptm_status ptm__read_file(const char *path, char **data, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ptm_error(errno == ENOENT ? PTM_ERR_NOT_FOUND : PTM_ERR_IO, "%s: cannot open: %s", path,
+                         strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return ptm_error(PTM_ERR_IO, "%s: not a regular file", path);
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = malloc(n + 1);
+    if (!buf) {
+        fclose(f);
+        return ptm_error(PTM_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, n);
+    }
+    size_t got = fread(buf, 1, n, f);
+    int err = ferror(f);
+    fclose(f);
+    if (err || got != n) {
+        free(buf);
+        return ptm_error(PTM_ERR_IO, "%s: short read (%zu of %zu bytes)", path, got, n);
+    }
+    buf[n] = '\0';
+    *data = buf;
+    *len = n;
+    return PTM_OK;
+}
+
+ptm_status ptm__write_file_atomic(const char *path, const void *data, size_t len)
+{
+    char *tmp = ptm__asprintf("%s.tmp.%ld", path, (long)getpid());
+    if (!tmp)
+        return ptm_error(PTM_ERR_NOMEM, "out of memory");
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        ptm_status s = ptm_error(PTM_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+        free(tmp);
+        return s;
+    }
+    const char *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            ptm_status s = ptm_error(PTM_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+            close(fd);
+            unlink(tmp);
+            free(tmp);
+            return s;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    int bad = fsync(fd) != 0;
+    bad |= close(fd) != 0;
+    if (bad) {
+        ptm_status s = ptm_error(PTM_ERR_IO, "%s: cannot flush: %s", tmp, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return s;
+    }
+    if (rename(tmp, path) != 0) {
+        ptm_status s = ptm_error(PTM_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return s;
+    }
+    free(tmp);
+    return PTM_OK;
+}

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ptm.h - the host API: library version, context (plugin registry and
+ * loader), models (from_pretrained, save_pretrained, parameter counts).
+ * Including this header includes the whole SDK. */
+#ifndef PTM_PTM_H
+#define PTM_PTM_H
+
+#include "status.h"
+#include "tensor.h"
+#include "config.h"
+#include "ops.h"
+#include "plugin.h"
+#include "arch.h"
+#include "format.h"
+#include "backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PTM_VERSION_MAJOR 0
+#define PTM_VERSION_MINOR 1
+#define PTM_VERSION_PATCH 0
+#define PTM_VERSION_STRING "0.1.0"
+
+/* The library's version string (may differ from the headers' at run time). */
+PTM_API const char *ptm_version(void);
+
+/* ------------------------------------------------------------ context */
+
+/* A context owns the plugin registry and the plugins it loaded.  It is
+ * thread-safe for lookups once plugins are loaded; free it only when no
+ * model made with it is alive. */
+typedef struct ptm_context ptm_context;
+
+typedef struct ptm_context_options {
+    size_t struct_size;
+    /* Plugin files or directories searched after in-process plugins and
+     * before PTM_PLUGIN_PATH (borrowed during ptm_context_new). */
+    const char *const *plugin_paths;
+    size_t n_plugin_paths;
+    int ignore_env;         /* 1: do not read PTM_PLUGIN_PATH            */
+    int skip_install_dir;   /* 1: do not search ${libdir}/ptm/plugins    */
+} ptm_context_options;
+
+/* Fill defaults (no extra paths, env and install dir searched). */
+PTM_API void ptm_context_options_init(ptm_context_options *opts);
+
+/* New context.  `opts` may be NULL.  Plugins are discovered on the first
+ * lookup or by ptm_context_load_plugins. */
+PTM_API ptm_status ptm_context_new(const ptm_context_options *opts, ptm_context **out);
+/* Unloads its plugins.  NULL is fine. */
+PTM_API void ptm_context_free(ptm_context *ctx);
+
+/* Register a plugin linked into the host (searched first).  Must be called
+ * before plugins are discovered; later it is PTM_ERR_STATE.  The descriptor
+ * is checked like a loaded one and recorded in the load report with path
+ * "(in-process)".  A register_components failure is returned. */
+PTM_API ptm_status ptm_context_register_plugin(ptm_context *ctx, const ptm_plugin *plugin);
+
+/* Discover and load plugins in the search order: in-process, explicit
+ * paths, PTM_PLUGIN_PATH (colon-separated files or directories), the install
+ * directory (${libdir}/ptm/plugins next to the loaded libptm).  Idempotent.
+ * Individual plugin failures are recorded in the load report, not returned;
+ * the status is an error only if the loader itself cannot start. */
+PTM_API ptm_status ptm_context_load_plugins(ptm_context *ctx);
+
+/* Load report: one record per attempt (a file, a missing directory, or a
+ * registered component with its outcome). */
+typedef enum ptm_load_outcome {
+    PTM_LOAD_OK = 0,
+    PTM_LOAD_NO_ENTRY,       /* the shared object has no ptm_plugin_entry   */
+    PTM_LOAD_BAD_DESCRIPTOR, /* entry returned NULL or a too-small struct   */
+    PTM_LOAD_ABI_MAJOR,      /* abi_major differs from the core's           */
+    PTM_LOAD_ABI_TOO_NEW,    /* abi_minor newer than the core's             */
+    PTM_LOAD_SHADOWED,       /* a component name was already registered     */
+    PTM_LOAD_OPEN_FAILED,    /* dlopen failed (not a shared object, ...)   */
+    PTM_LOAD_INIT_FAILED,    /* register_components returned an error       */
+    PTM_LOAD_DIR_MISSING,    /* a search path does not exist                */
+    PTM_LOAD_DUPLICATE_PLUGIN /* a plugin with this name was already loaded */
+} ptm_load_outcome;
+
+typedef enum ptm_component_kind {
+    PTM_KIND_NONE = 0, /* a record about a file or directory, not a component */
+    PTM_KIND_ARCH = 1,
+    PTM_KIND_FORMAT = 2,
+    PTM_KIND_BACKEND = 3
+} ptm_component_kind;
+
+typedef struct ptm_load_record {
+    const char *path;      /* file or directory; "(in-process)" for host plugins */
+    const char *plugin;    /* descriptor name, or NULL before it was read   */
+    ptm_component_kind kind;
+    const char *component; /* registered name, or NULL                      */
+    ptm_load_outcome outcome;
+    const char *reason;    /* human-readable detail ("" for OK)             */
+} ptm_load_record;
+
+/* A constant name of an outcome ("ok", "no entry symbol", ...). */
+PTM_API const char *ptm_load_outcome_str(ptm_load_outcome o);
+PTM_API const char *ptm_component_kind_str(ptm_component_kind k);
+/* Number of records, and record i (borrowed, valid while ctx lives). */
+PTM_API size_t ptm_context_load_report_size(ptm_context *ctx);
+PTM_API const ptm_load_record *ptm_context_load_report(ptm_context *ctx, size_t i);
+
+/* A registered component. */
+typedef struct ptm_component_info {
+    ptm_component_kind kind;
+    const char *name;           /* the name it is registered under            */
+    const char *plugin;         /* plugin descriptor name                     */
+    const char *plugin_version;
+    const char *path;           /* the plugin file, or "(in-process)"         */
+    const void *vtable;         /* const ptm_arch* / ptm_format* / ptm_backend* */
+} ptm_component_info;
+
+/* Components in registration order (loads plugins first if needed). */
+PTM_API size_t ptm_context_component_count(ptm_context *ctx);
+PTM_API ptm_status ptm_context_component(ptm_context *ctx, size_t i, ptm_component_info *out);
+/* Lookups by registered name; NULL (and a message listing what is
+ * available) if absent.  An arch is found by class name or model_type. */
+PTM_API const ptm_arch *ptm_context_find_arch(ptm_context *ctx, const char *name);
+PTM_API const ptm_format *ptm_context_find_format(ptm_context *ctx, const char *name);
+PTM_API const ptm_backend *ptm_context_find_backend(ptm_context *ctx, const char *name);
+/* The format whose probe scores `path` highest, or NULL with a message. */
+PTM_API const ptm_format *ptm_context_detect_format(ptm_context *ctx, const char *path);
+
+/* -------------------------------------------------------------- models */
+
+typedef struct ptm_load_options {
+    size_t struct_size;
+    /* Parameter dtype (transformers' torch_dtype): PTM_F32 (the default, as
+     * in transformers), PTM_F16, PTM_BF16, or PTM_DTYPE_AUTO (config.json's
+     * torch_dtype, else the first floating tensor of the checkpoint). */
+    ptm_dtype dtype;
+    /* Model class to build instead of config.json's "architectures"[0]
+     * (e.g. "GPT2Model"); NULL to follow the config. */
+    const char *class_name;
+    /* Config overrides, like transformers' **kwargs: NULL-terminated list of
+     * key, JSON-value pairs ("n_layer", "2", NULL). */
+    const char *const *config_overrides;
+} ptm_load_options;
+
+PTM_API void ptm_load_options_init(ptm_load_options *opts);
+
+/* Load a model from a folder holding config.json and weights
+ * (model.safetensors, or an index with shards), or from one weights file
+ * (config.json is then looked for beside it).  The architecture is chosen by
+ * config.json's "architectures" class name, then "model_type".  Checkpoints
+ * saved from the base model or from a head model both load
+ * (base_model_prefix added or stripped).  Missing parameters are
+ * initialised (normal(0, initializer_range), zero bias, unit norm) and
+ * reported, unexpected ones reported and dropped; a shape mismatch is an
+ * error.  `opts` may be NULL. */
+PTM_API ptm_status ptm_model_from_pretrained(ptm_context *ctx, const char *path, const ptm_load_options *opts,
+                                             ptm_model **out);
+PTM_API void ptm_model_free(ptm_model *model);
+
+typedef struct ptm_save_options {
+    size_t struct_size;
+    const char *format;  /* format plugin name; NULL = "safetensors" */
+} ptm_save_options;
+
+PTM_API void ptm_save_options_init(ptm_save_options *opts);
+
+/* Write config.json (torch_dtype updated) and the weights (tied tensors
+ * once, metadata {"format": "pt"}) into `dir` (created if missing).  Files
+ * are written under temporary names and renamed, so a failure leaves any
+ * previous save intact and saving over the folder the model was loaded
+ * from is safe. */
+PTM_API ptm_status ptm_model_save_pretrained(const ptm_model *model, const char *dir, const ptm_save_options *opts);
+
+/* transformers' num_parameters: tied parameters count once; buffers never
+ * count; exclude_embeddings drops embedding-role parameters
+ * (PTM_ROLE_EMBEDDING); only_trainable drops frozen ones. */
+PTM_API int64_t ptm_model_num_parameters(const ptm_model *model, int only_trainable, int exclude_embeddings);
+/* transformers' get_memory_footprint: bytes of parameters (tied ones once),
+ * plus buffers when with_buffers is 1. */
+PTM_API int64_t ptm_model_memory_footprint(const ptm_model *model, int with_buffers);
+
+PTM_API const ptm_config *ptm_model_config(const ptm_model *model);
+PTM_API const char *ptm_model_type(const ptm_model *model);       /* "gpt2" */
+PTM_API const char *ptm_model_class(const ptm_model *model);      /* "GPT2LMHeadModel" */
+PTM_API ptm_dtype ptm_model_dtype(const ptm_model *model);
+PTM_API const ptm_arch *ptm_model_arch(const ptm_model *model);
+PTM_API void *ptm_model_arch_state(const ptm_model *model);
+PTM_API int ptm_model_can_generate(const ptm_model *model);
+/* The weight files the model was loaded from, in load order. */
+PTM_API size_t ptm_model_file_count(const ptm_model *model);
+PTM_API const char *ptm_model_file(const ptm_model *model, size_t i);
+/* Parameter or buffer by name (borrowed; tied names give the shared tensor). */
+PTM_API ptm_tensor *ptm_model_param(const ptm_model *model, const char *name);
+/* Every parameter and buffer under its state-dict name (borrowed). */
+PTM_API const ptm_state_dict *ptm_model_state_dict(const ptm_model *model);
+
+/* output_loading_info: which checkpoint keys were missing (initialised),
+ * unexpected (ignored). */
+typedef enum ptm_key_report { PTM_KEYS_MISSING = 0, PTM_KEYS_UNEXPECTED = 1 } ptm_key_report;
+PTM_API size_t ptm_model_key_report_size(const ptm_model *model, ptm_key_report which);
+PTM_API const char *ptm_model_key_report(const ptm_model *model, ptm_key_report which, size_t i);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
