@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* internal.h - core-private helpers.  Never included by plugins. */
+#ifndef PTM_INTERNAL_H
+#define PTM_INTERNAL_H
+
+#include "ptm/ptm.h"
+
+#include <stdbool.h>
+
+/* Overflow-checked size arithmetic: return false on overflow. */
+static inline bool ptm__add_ovf(size_t a, size_t b, size_t *out) { return __builtin_add_overflow(a, b, out); }
+static inline bool ptm__mul_ovf(size_t a, size_t b, size_t *out) { return __builtin_mul_overflow(a, b, out); }
+
+/* strdup that returns NULL on NULL input. */
+char *ptm__strdup(const char *s);
+/* malloc'd printf. NULL on failure. */
+char *ptm__asprintf(const char *fmt, ...) PTM_PRINTF(1, 2);
+
+/* Read a whole file into a malloc'd, NUL-terminated buffer. */
+ptm_status ptm__read_file(const char *path, char **data, size_t *len);
+/* Write bytes to `path` via "<path>.tmp.<pid>" + fsync + rename. */
+ptm_status ptm__write_file_atomic(const char *path, const void *data, size_t len);
+int ptm__is_dir(const char *path);
+int ptm__is_file(const char *path);
+/* Join dir and name with one '/'.  malloc'd. */
+char *ptm__path_join(const char *dir, const char *name);
+
+/* Internal parts of ptm_model used across core files (model.c, save.c). */
+struct ptm_param_list;
+ptm_status ptm__param_list_new(struct ptm_param_list **out);
+void ptm__param_list_free(struct ptm_param_list *l);
+size_t ptm__param_list_size(const struct ptm_param_list *l);
+const ptm_param_decl *ptm__param_list_get(const struct ptm_param_list *l, size_t i);
+ptm_status ptm__param_list_find(const struct ptm_param_list *l, const char *name, size_t *index);
+
+/* Registry lookups with the component's plugin info (registry.c). */
+ptm_status ptm__context_find(ptm_context *ctx, ptm_component_kind kind, const char *name, ptm_component_info *out);
+/* Comma-separated list of registered names of `kind` (malloc'd). */
+char *ptm__context_names(ptm_context *ctx, ptm_component_kind kind);
+
+/* Plugin loading (loader.c): libltdl behind one process-wide mutex. */
+/* lt_dlinit on the first user, lt_dlexit when the last one releases. */
+ptm_status ptm__dl_acquire(void);
+void ptm__dl_release(void);
+/* Open a shared object (advise ext + local) and find its entry symbol.
+ * PTM_LOAD_OK with *handle and *entry set, else PTM_LOAD_OPEN_FAILED or
+ * PTM_LOAD_NO_ENTRY with *reason (malloc'd, may be NULL on OOM). */
+ptm_load_outcome ptm__dl_open(const char *path, void **handle, ptm_plugin_entry_fn *entry, char **reason);
+void ptm__dl_close(void *handle);
+/* What one search-path entry stands for: a directory's regular "*.so"
+ * files (joined paths, strcmp-sorted), the entry itself (a file, or a name
+ * libltdl completes with ".so"), or *missing (malloc'd reason) when it does
+ * not exist or cannot be read.  Errors are only PTM_ERR_NOMEM. */
+ptm_status ptm__expand_search_path(const char *entry, char ***files, size_t *count, char **missing);
+/* Split a colon-separated list, skipping empty entries. */
+ptm_status ptm__split_path_list(const char *list, char ***items, size_t *count);
+/* Read up to `cap` bytes from the start of a file. */
+ptm_status ptm__read_head(const char *path, uint8_t *buf, size_t cap, size_t *got);
+/* "<dir of libptm>/ptm/plugins", then PTM_INSTALL_PLUGIN_DIR if different. */
+ptm_status ptm__install_plugin_dirs(char ***dirs, size_t *count);
+void ptm__free_strv(char **v, size_t n);
+/* Check a plugin descriptor: PTM_LOAD_OK, or the refusal outcome with
+ * *reason malloc'd (the order: NULL, too small for the ABI fields, ABI
+ * major, ABI minor, too small for ABI 1.0, no name, no register). */
+ptm_load_outcome ptm__check_descriptor(const ptm_plugin *d, char **reason);
+/* The descriptor's name when it is safe to read, else NULL. */
+const char *ptm__descriptor_name(const ptm_plugin *d);
+
+#endif
