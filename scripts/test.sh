@@ -1,0 +1,14 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Builds ptm and runs every test.  `scripts/test.sh --sanitize` does the same
+# in build-asan/ with AddressSanitizer and UndefinedBehaviorSanitizer.
+set -eu
+cd "$(dirname "$0")/.."
+sh scripts/install-deps.sh
+dir=build; flags=""
+if [ "${1:-}" = "--sanitize" ]; then dir=build-asan; flags="-DPTM_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"; fi
+cmake -S . -B "$dir" -G Ninja $flags >/dev/null
+cmake --build "$dir"
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
+UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+  ctest --test-dir "$dir" --output-on-failure -j2
