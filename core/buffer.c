@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum buf_kind { BUF_HEAP, BUF_MMAP, BUF_VIEW, BUF_WRAP };
+enum buf_kind { BUF_HEAP, BUF_MMAP, BUF_VIEW, BUF_WRAP, BUF_STATIC };
 
 struct ptm_buffer {
     atomic_long refs;
@@ -153,6 +153,7 @@ void ptm_buffer_release(ptm_buffer *b)
             if (b->release)
                 b->release(b->data, b->user);
             break;
+        case BUF_STATIC: return; /* placed in caller memory (exec arena) */
         }
         free(b);
         b = parent; /* iterative, so long view chains cannot overflow the stack */
@@ -166,3 +167,16 @@ void *ptm_buffer_data_mut(ptm_buffer *b) { return (b && !b->readonly) ? b->data 
 size_t ptm_buffer_size(const ptm_buffer *b) { return b ? b->size : 0; }
 int ptm_buffer_is_readonly(const ptm_buffer *b) { return b ? b->readonly : 1; }
 int ptm_buffer_is_mapped(const ptm_buffer *b) { return b ? b->mapped : 0; }
+
+size_t ptm__buffer_struct_size(void) { return sizeof(ptm_buffer); }
+
+ptm_buffer *ptm__buffer_place(void *mem, void *data, size_t nbytes)
+{
+    ptm_buffer *b = mem;
+    memset(b, 0, sizeof *b);
+    atomic_init(&b->refs, 1);
+    b->kind = BUF_STATIC;
+    b->data = data;
+    b->size = nbytes;
+    return b;
+}

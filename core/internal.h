@@ -11,6 +11,9 @@
 static inline bool ptm__add_ovf(size_t a, size_t b, size_t *out) { return __builtin_add_overflow(a, b, out); }
 static inline bool ptm__mul_ovf(size_t a, size_t b, size_t *out) { return __builtin_mul_overflow(a, b, out); }
 
+/* 1 if vtable `v` of type T (starting with struct_size) covers member m. */
+#define PTM__HAS(v, T, m) ((v)->struct_size >= offsetof(T, m) + sizeof(((T *)0)->m))
+
 /* strdup that returns NULL on NULL input. */
 char *ptm__strdup(const char *s);
 /* malloc'd printf. NULL on failure. */
@@ -65,5 +68,15 @@ void ptm__free_strv(char **v, size_t n);
 ptm_load_outcome ptm__check_descriptor(const ptm_plugin *d, char **reason);
 /* The descriptor's name when it is safe to read, else NULL. */
 const char *ptm__descriptor_name(const ptm_plugin *d);
+
+/* Buffers and tensors placed in caller memory (the exec arena): their
+ * release never frees (buffer.c, tensor.c). */
+size_t ptm__buffer_struct_size(void);
+ptm_buffer *ptm__buffer_place(void *mem, void *data, size_t nbytes);
+size_t ptm__tensor_struct_size(void);
+ptm_status ptm__tensor_place(void *mem, ptm_buffer *buf, ptm_dtype dt, int ndim, const int64_t *shape,
+                             ptm_tensor **out);
+/* Byte size of a shape, overflow-checked. */
+ptm_status ptm__shape_bytes(ptm_dtype dt, int ndim, const int64_t *shape, size_t *nbytes);
 
 #endif

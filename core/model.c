@@ -256,8 +256,9 @@ static ptm_status materialize(ptm_model *m, ptm__checkpoint *ck)
             s = ptm_state_dict_set(m->sd, d->name, t);
         ptm_tensor_release(t);
     }
+    int (*ignore)(void *, const char *) = PTM__HAS(m->arch, ptm_arch, ignore_key) ? m->arch->ignore_key : NULL;
     for (size_t i = 0; i < ck->nentries && !s; i++)
-        if (!ck->entries[i].used)
+        if (!ck->entries[i].used && !(ignore && ignore(m->state, ck->entries[i].name)))
             s = ptm__strv_push(&m->keys[PTM_KEYS_UNEXPECTED], &m->nkeys[PTM_KEYS_UNEXPECTED], ck->entries[i].name);
     return s;
 }

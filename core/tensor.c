@@ -16,6 +16,7 @@ struct ptm_tensor {
     size_t nbytes;
     ptm_buffer *buf;
     size_t offset;
+    int placed; /* lives in caller memory (exec arena): never freed */
 };
 
 /* numel and nbytes of a shape, overflow-checked. */
@@ -118,7 +119,7 @@ ptm_tensor *ptm_tensor_retain(ptm_tensor *t)
 
 void ptm_tensor_release(ptm_tensor *t)
 {
-    if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+    if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1 || t->placed)
         return;
     ptm_buffer_release(t->buf);
     free(t);
@@ -195,4 +196,35 @@ char *ptm_shape_str(int ndim, const int64_t *shape, char *buf, size_t buflen)
     if (pos < buflen)
         snprintf(buf + pos, buflen - pos, "]");
     return buf;
+}
+
+size_t ptm__tensor_struct_size(void) { return sizeof(ptm_tensor); }
+
+ptm_status ptm__tensor_place(void *mem, ptm_buffer *buf, ptm_dtype dt, int ndim, const int64_t *shape,
+                             ptm_tensor **out)
+{
+    int64_t numel;
+    size_t nbytes;
+    ptm_status s = shape_size(dt, ndim, shape, &numel, &nbytes);
+    if (s)
+        return s;
+    ptm_tensor *t = mem;
+    memset(t, 0, sizeof *t);
+    atomic_init(&t->refs, 1);
+    t->dtype = dt;
+    t->ndim = ndim;
+    if (ndim)
+        memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+    t->numel = numel;
+    t->nbytes = nbytes;
+    t->buf = buf;
+    t->placed = 1;
+    *out = t;
+    return PTM_OK;
+}
+
+ptm_status ptm__shape_bytes(ptm_dtype dt, int ndim, const int64_t *shape, size_t *nbytes)
+{
+    int64_t numel;
+    return shape_size(dt, ndim, shape, &numel, nbytes);
 }

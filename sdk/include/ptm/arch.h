@@ -16,6 +16,28 @@ extern "C" {
 #endif
 
 typedef struct ptm_model ptm_model;
+typedef struct ptm_exec ptm_exec;
+
+/* Inputs of one forward pass. */
+typedef struct ptm_forward_args {
+    size_t struct_size;
+    /* [B, T] I64 token ids (required). */
+    const ptm_tensor *input_ids;
+    /* NULL, or [B, past + T] (I64, I32, BOOL or F32; nonzero = attend) over
+     * the cached and the new positions: padding is masked out. */
+    const ptm_tensor *attention_mask;
+    /* NULL, or [B, T] I64 positions; NULL means past + 0 .. T-1. */
+    const ptm_tensor *position_ids;
+    /* 1: attend to the exec's KV cache (past = ptm_exec_kv_length) and append
+     * the new keys/values at rows [past, past + T); the core then sets the
+     * cache length to past + T.  0: no cache, past = 0. */
+    int use_cache;
+    /* 1: return the last hidden state even for a head class. */
+    int output_hidden_states;
+    /* With use_cache: positions to reserve in the cache when it is first
+     * allocated (prompt + new tokens); 0 = the model's maximum. */
+    int64_t cache_capacity;
+} ptm_forward_args;
 
 /* What a parameter is for. */
 typedef enum ptm_param_role {
@@ -87,6 +109,20 @@ typedef struct ptm_arch {
     ptm_status (*bind)(void *state, ptm_model *model);
     /* 1 if the class has a generation head (an LM head).  Optional (NULL: 0). */
     int (*can_generate)(void *state);
+    /* Run the model: *out receives logits [B, T, vocab] (f32) for a head
+     * class, or the last hidden state [B, T, hidden] for a base class (or
+     * when args->output_hidden_states), as a scratch tensor of `ex` (valid
+     * until the next ptm_exec_reset).  Must not modify the model.  Optional
+     * (NULL: the architecture cannot run). */
+    ptm_status (*forward)(void *state, const ptm_model *model, ptm_exec *ex, const ptm_forward_args *args,
+                          ptm_tensor **out);
+    /* Largest number of positions (max_position_embeddings); 0 = unbounded.
+     * Optional. */
+    int64_t (*max_positions)(void *state);
+    /* 1 if an unexpected checkpoint key is known and dropped silently
+     * (transformers' _keys_to_ignore_on_load_unexpected, e.g. GPT-2's legacy
+     * attn.bias buffers).  Optional (NULL: every unexpected key is reported). */
+    int (*ignore_key)(void *state, const char *key);
 } ptm_arch;
 
 #ifdef __cplusplus

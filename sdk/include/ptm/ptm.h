@@ -198,6 +198,46 @@ typedef enum ptm_key_report { PTM_KEYS_MISSING = 0, PTM_KEYS_UNEXPECTED = 1 } pt
 PTM_API size_t ptm_model_key_report_size(const ptm_model *model, ptm_key_report which);
 PTM_API const char *ptm_model_key_report(const ptm_model *model, ptm_key_report which, size_t i);
 
+/* ------------------------------------------------------------- running */
+
+/* Run one forward pass (see ptm_forward_args in arch.h).  Resets the exec's
+ * scratch arena first; *out is a scratch tensor valid until the next call
+ * on `ex`.  PTM_ERR_UNSUPPORTED if the architecture has no forward.  A
+ * failure leaves the model unchanged and usable with another exec. */
+PTM_API ptm_status ptm_model_forward(const ptm_model *model, ptm_exec *ex, const ptm_forward_args *args,
+                                     ptm_tensor **out);
+
+/* Called with each generated token; return non-zero to stop. */
+typedef int (*ptm_token_callback)(int64_t batch_index, int64_t token, void *user_data);
+
+typedef struct ptm_generate_options {
+    size_t struct_size;
+    int64_t max_new_tokens;   /* default 20 */
+    int do_sample;            /* 0: greedy (default); 1: sample */
+    float temperature;        /* default 1.0 (sampling only) */
+    int64_t top_k;            /* default 50; 0 = off (sampling only) */
+    float top_p;              /* default 1.0 = off (sampling only) */
+    uint64_t seed;            /* sampling seed (default 0) */
+    /* Token ids that end a sequence (NULL/0: config's eos_token_id, if any;
+     * generation stops when every sequence has ended). */
+    const int64_t *eos_token_ids;
+    size_t n_eos_token_ids;
+    ptm_token_callback on_token; /* streaming; may be NULL */
+    void *user_data;
+} ptm_generate_options;
+
+PTM_API void ptm_generate_options_init(ptm_generate_options *opts);
+
+/* Generate continuations of input_ids [B, T] (I64; attention_mask [B, T] or
+ * NULL for left padding).  *out receives a new heap tensor [B, T + n] (I64)
+ * with the prompt and the generated ids (ended sequences padded with their
+ * eos id).  Uses the exec's KV cache (cleared first).  PTM_ERR_UNSUPPORTED
+ * if the model cannot generate; PTM_ERR_INVALID_ARG for ids outside the
+ * vocabulary. */
+PTM_API ptm_status ptm_model_generate(const ptm_model *model, ptm_exec *ex, const ptm_tensor *input_ids,
+                                      const ptm_tensor *attention_mask, const ptm_generate_options *opts,
+                                      ptm_tensor **out);
+
 #ifdef __cplusplus
 }
 #endif
