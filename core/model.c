@@ -343,7 +343,7 @@ ptm_status ptm_model_from_pretrained(ptm_context *ctx, const char *path, const p
     if (s || (s = pick_dtype(m, &o, &ck)))
         goto fail;
     if ((s = m->arch->create(m->config, m->class_name, &m->state))) {
-        s = ptm_error_prefix(s, "%s: %s", cfg_path, m->class_name);
+        s = ptm_error_prefix(s, "%s", m->class_name);
         goto fail;
     }
     if ((s = ptm__param_list_new(&m->decls)) || (s = ptm_state_dict_new(&m->sd)))
