@@ -13,6 +13,8 @@ static const struct {
     {"plugins", cmd_plugins, "list registered architectures, formats and backends"},
     {"info", cmd_info, "describe a model: type, class, dtype, parameters, memory, files"},
     {"convert", cmd_convert, "load a model and save it again (dtype change)"},
+    {"run", cmd_run, "one forward pass on token ids: top next tokens, logits to a file"},
+    {"generate", cmd_generate, "continue a prompt (greedy or sampled), streaming the tokens"},
 };
 
 static void usage(FILE *f)

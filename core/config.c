@@ -497,6 +497,14 @@ const char *ptm_config_array_string(const ptm_config *cfg, const char *key, size
     return cJSON_IsString(e) ? e->valuestring : NULL;
 }
 
+int ptm_config_array_int(const ptm_config *cfg, const char *key, size_t i, int64_t *out)
+{
+    cJSON *it = lookup(cfg, key);
+    if (!cJSON_IsArray(it) || i > (size_t)INT32_MAX || !out)
+        return 0;
+    return item_int(cJSON_GetArrayItem(it, (int)i), out);
+}
+
 ptm_status ptm_config_get_int(const ptm_config *cfg, const char *key, int64_t *out)
 {
     cJSON *it = lookup(cfg, key);

@@ -188,6 +188,12 @@ ptm_status ptm_exec_kv(ptm_exec *ex, int layer, int64_t batch, int64_t heads, in
         ex->nkv = (size_t)layer + 1;
     }
     kv_layer *L = &ex->kv[layer];
+    if (L->k && memcmp(L->dims, dims, sizeof dims) != 0 && ex->kv_len > 0)
+        return ptm_error(PTM_ERR_STATE,
+                         "KV cache for layer %d holds %lld positions for batch %lld x %lld heads x %lld rows; a request "
+                         "for batch %lld x %lld heads x %lld rows would drop them (clear the cache first)",
+                         layer, (long long)ex->kv_len, (long long)L->dims[0], (long long)L->dims[1],
+                         (long long)L->dims[2], (long long)batch, (long long)heads, (long long)max_len);
     if (!L->k || memcmp(L->dims, dims, sizeof dims) != 0) {
         ptm_tensor_release(L->k);
         ptm_tensor_release(L->v);

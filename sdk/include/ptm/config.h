@@ -45,6 +45,8 @@ PTM_API const char *ptm_config_string(const ptm_config *cfg, const char *key, co
 /* Array length of `key` (0 if absent or not an array) and its string items. */
 PTM_API size_t ptm_config_array_size(const ptm_config *cfg, const char *key);
 PTM_API const char *ptm_config_array_string(const ptm_config *cfg, const char *key, size_t i);
+/* Integer item i of array `key` into *out: 1 if it is an integer, else 0. */
+PTM_API int ptm_config_array_int(const ptm_config *cfg, const char *key, size_t i, int64_t *out);
 
 /* Strict getters: PTM_ERR_CONFIG with a message naming the key and origin
  * when the key is missing or has the wrong type (an int must be integral). */

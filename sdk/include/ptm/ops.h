@@ -93,7 +93,9 @@ PTM_API size_t ptm_exec_scratch_capacity(const ptm_exec *ex);
 
 /* KV cache: per layer a K and a V tensor [batch, heads, max_len, head_dim]
  * (f32), allocated on first request with these dims and reused while they
- * match.  Borrowed; valid until ptm_exec_kv_clear or free. */
+ * match.  Asking for other dims while the cache holds positions
+ * (ptm_exec_kv_length > 0) is PTM_ERR_STATE.  Borrowed; valid until
+ * ptm_exec_kv_clear or free. */
 PTM_API ptm_status ptm_exec_kv(ptm_exec *ex, int layer, int64_t batch, int64_t heads, int64_t max_len,
                                int64_t head_dim, ptm_tensor **k, ptm_tensor **v);
 /* Number of positions already in the cache (0 after clear). */
