@@ -139,7 +139,21 @@ ptm_status ptm_exec_scratch(ptm_exec *ex, ptm_dtype dt, int ndim, const int64_t 
                          ptm_shape_str(ndim, shape, sh, sizeof sh), nbytes);
     }
     ptm_buffer *buf = ptm__buffer_place(mem + ts, mem + ts + bs, nbytes);
-    return ptm__tensor_place(mem, buf, dt, ndim, shape, out);
+    return ptm__tensor_place(mem, buf, 0, dt, ndim, shape, out);
+}
+
+ptm_status ptm_exec_scratch_view(ptm_exec *ex, const ptm_tensor *base, size_t byte_offset, int ndim,
+                                 const int64_t *shape, ptm_tensor **out)
+{
+    size_t off;
+    if (!ex || !base || !out)
+        return ptm_error(PTM_ERR_INVALID_ARG, "ptm_exec_scratch_view: NULL argument");
+    if (ptm__add_ovf(ptm_tensor_offset(base), byte_offset, &off))
+        return ptm_error(PTM_ERR_OVERFLOW, "scratch view offset overflows");
+    void *mem = arena_alloc(ex, ptm__tensor_struct_size());
+    if (!mem)
+        return ptm_error(PTM_ERR_NOMEM, "cannot allocate a scratch view");
+    return ptm__tensor_place(mem, ptm_tensor_buffer(base), off, ptm_tensor_dtype(base), ndim, shape, out);
 }
 
 void ptm_exec_reset(ptm_exec *ex)

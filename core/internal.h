@@ -74,7 +74,7 @@ const char *ptm__descriptor_name(const ptm_plugin *d);
 size_t ptm__buffer_struct_size(void);
 ptm_buffer *ptm__buffer_place(void *mem, void *data, size_t nbytes);
 size_t ptm__tensor_struct_size(void);
-ptm_status ptm__tensor_place(void *mem, ptm_buffer *buf, ptm_dtype dt, int ndim, const int64_t *shape,
+ptm_status ptm__tensor_place(void *mem, ptm_buffer *buf, size_t offset, ptm_dtype dt, int ndim, const int64_t *shape,
                              ptm_tensor **out);
 /* Byte size of a shape, overflow-checked. */
 ptm_status ptm__shape_bytes(ptm_dtype dt, int ndim, const int64_t *shape, size_t *nbytes);

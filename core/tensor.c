@@ -200,14 +200,17 @@ char *ptm_shape_str(int ndim, const int64_t *shape, char *buf, size_t buflen)
 
 size_t ptm__tensor_struct_size(void) { return sizeof(ptm_tensor); }
 
-ptm_status ptm__tensor_place(void *mem, ptm_buffer *buf, ptm_dtype dt, int ndim, const int64_t *shape,
+ptm_status ptm__tensor_place(void *mem, ptm_buffer *buf, size_t offset, ptm_dtype dt, int ndim, const int64_t *shape,
                              ptm_tensor **out)
 {
     int64_t numel;
-    size_t nbytes;
+    size_t nbytes, end;
     ptm_status s = shape_size(dt, ndim, shape, &numel, &nbytes);
     if (s)
         return s;
+    if (ptm__add_ovf(offset, nbytes, &end) || end > ptm_buffer_size(buf))
+        return ptm_error(PTM_ERR_INVALID_ARG, "view of %zu bytes at offset %zu does not fit a buffer of %zu bytes",
+                         nbytes, offset, ptm_buffer_size(buf));
     ptm_tensor *t = mem;
     memset(t, 0, sizeof *t);
     atomic_init(&t->refs, 1);
@@ -218,6 +221,7 @@ ptm_status ptm__tensor_place(void *mem, ptm_buffer *buf, ptm_dtype dt, int ndim,
     t->numel = numel;
     t->nbytes = nbytes;
     t->buf = buf;
+    t->offset = offset;
     t->placed = 1;
     *out = t;
     return PTM_OK;

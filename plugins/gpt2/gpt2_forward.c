@@ -9,7 +9,7 @@
  * Every activation lives in one workspace allocated from the exec's scratch
  * arena at the start of the pass and reused by every block, so the arena
  * needs the same few [B, T, *] buffers whatever the depth, and the reshaped
- * views of those buffers (tensor structs made with ptm_tensor_from_buffer)
+ * views of those buffers (ptm_exec_scratch_view: no malloc)
  * are made once per pass, not per block.
  *
  * Splitting heads: c_attn gives qkv [B, T, 3H] = [B, T, 3, nh, hd]; the
@@ -27,7 +27,6 @@
 #include <math.h>
 #include <string.h>
 
-#define MAX_VIEWS 8
 
 /* The per-pass buffers and views. */
 typedef struct work {
@@ -48,8 +47,6 @@ typedef struct work {
     ptm_tensor *f;       /* [B, T, I] c_fc output                        */
     ptm_tensor *fa;      /* [B, T, I] activation output (f for gelu)     */
     ptm_tensor *mask;    /* [B, past + T] f32 additive, or NULL          */
-    ptm_tensor *views[MAX_VIEWS];
-    int nviews;
 } work;
 
 static ptm_status scratch(ptm_exec *ex, ptm_dtype dt, int nd, int64_t a, int64_t b, int64_t c, int64_t d,
@@ -59,26 +56,13 @@ static ptm_status scratch(ptm_exec *ex, ptm_dtype dt, int nd, int64_t a, int64_t
     return ptm_exec_scratch(ex, dt, nd, shape, out);
 }
 
-/* A view of `base`'s bytes from `byte_off` with another shape (zero copy);
- * released at the end of the pass. */
+/* A view of `base`'s bytes from `byte_off` with another shape (zero copy,
+ * placed in the exec's arena). */
 static ptm_status view(work *w, const ptm_tensor *base, size_t byte_off, int nd, int64_t a, int64_t b, int64_t c,
                        int64_t d, ptm_tensor **out)
 {
-    if (w->nviews >= MAX_VIEWS)
-        return ptm_error(PTM_ERR_STATE, "gpt2: too many views"); /* a bug, not an input problem */
     int64_t shape[4] = {a, b, c, d};
-    ptm_status s = ptm_tensor_from_buffer(ptm_tensor_buffer(base), ptm_tensor_offset(base) + byte_off,
-                                          ptm_tensor_dtype(base), nd, shape, out);
-    if (!s)
-        w->views[w->nviews++] = *out;
-    return s;
-}
-
-static void work_release(work *w)
-{
-    for (int i = 0; i < w->nviews; i++)
-        ptm_tensor_release(w->views[i]);
-    w->nviews = 0;
+    return ptm_exec_scratch_view(w->ex, base, byte_off, nd, shape, out);
 }
 
 /* Allocate the workspace and make its views. */
@@ -268,6 +252,5 @@ ptm_status gpt2_forward(void *state, const ptm_model *model, ptm_exec *ex, const
     } else if (!s) {
         *out = w.x;
     }
-    work_release(&w);
     return s;
 }

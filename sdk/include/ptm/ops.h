@@ -85,6 +85,12 @@ PTM_API int ptm_exec_num_threads(const ptm_exec *ex);
  * arena: no malloc once the arena has grown to a pass's needs.  Valid until
  * ptm_exec_reset; releasing it is allowed and cheap but does not free. */
 PTM_API ptm_status ptm_exec_scratch(ptm_exec *ex, ptm_dtype dt, int ndim, const int64_t *shape, ptm_tensor **out);
+/* A tensor of base's dtype viewing base's bytes from `byte_offset` with
+ * another shape (zero copy, no malloc: the struct lives in the arena).  The
+ * region must lie inside base's buffer.  Valid until ptm_exec_reset and
+ * while base lives; releasing it is allowed and does nothing. */
+PTM_API ptm_status ptm_exec_scratch_view(ptm_exec *ex, const ptm_tensor *base, size_t byte_offset, int ndim,
+                                         const int64_t *shape, ptm_tensor **out);
 /* Forget every scratch tensor (start of a forward pass).  The arena keeps
  * its memory. */
 PTM_API void ptm_exec_reset(ptm_exec *ex);
