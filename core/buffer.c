@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* buffer.c - reference-counted byte spans: heap, mmap'd files, views, wraps. */
+/* buffer.c - reference-counted byte spans: heap, mmap'd files, views, wraps,
+ * and device memory owned by a backend. */
 #include "internal.h"
 
 #include <errno.h>
@@ -11,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum buf_kind { BUF_HEAP, BUF_MMAP, BUF_VIEW, BUF_WRAP, BUF_STATIC };
+enum buf_kind { BUF_HEAP, BUF_MMAP, BUF_VIEW, BUF_WRAP, BUF_STATIC, BUF_DEVICE };
 
 struct ptm_buffer {
     atomic_long refs;
@@ -23,6 +24,12 @@ struct ptm_buffer {
     ptm_buffer *parent;                 /* BUF_VIEW */
     void (*release)(void *data, void *user); /* BUF_WRAP */
     void *user;
+    /* device memory (BUF_DEVICE, and views of it) */
+    const ptm_backend *backend;
+    void *bstate;
+    void *handle;
+    size_t dev_offset;
+    void (*dev_release)(void *bstate, void *handle);
 };
 
 static ptm_buffer *buf_new(enum buf_kind kind)
@@ -105,6 +112,9 @@ ptm_status ptm_buffer_view(ptm_buffer *parent, size_t offset, size_t nbytes, ptm
         return ptm_error(PTM_ERR_NOMEM, "out of memory");
     b->parent = ptm_buffer_retain(parent);
     b->data = parent->data ? (char *)parent->data + offset : NULL;
+    b->backend = parent->backend;
+    b->handle = parent->handle;
+    b->dev_offset = parent->dev_offset + offset;
     b->size = nbytes;
     b->readonly = parent->readonly;
     b->mapped = parent->mapped;
@@ -154,6 +164,10 @@ void ptm_buffer_release(ptm_buffer *b)
                 b->release(b->data, b->user);
             break;
         case BUF_STATIC: return; /* placed in caller memory (exec arena) */
+        case BUF_DEVICE:
+            if (b->dev_release)
+                b->dev_release(b->bstate, b->handle);
+            break;
         }
         free(b);
         b = parent; /* iterative, so long view chains cannot overflow the stack */
@@ -162,13 +176,53 @@ void ptm_buffer_release(ptm_buffer *b)
 
 static const char empty_bytes[1];
 
-const void *ptm_buffer_data(const ptm_buffer *b) { return b ? (b->data ? b->data : empty_bytes) : NULL; }
+const void *ptm_buffer_data(const ptm_buffer *b)
+{
+    if (!b || b->backend)
+        return NULL;
+    return b->data ? b->data : empty_bytes;
+}
 void *ptm_buffer_data_mut(ptm_buffer *b) { return (b && !b->readonly) ? b->data : NULL; }
 size_t ptm_buffer_size(const ptm_buffer *b) { return b ? b->size : 0; }
 int ptm_buffer_is_readonly(const ptm_buffer *b) { return b ? b->readonly : 1; }
 int ptm_buffer_is_mapped(const ptm_buffer *b) { return b ? b->mapped : 0; }
 
 size_t ptm__buffer_struct_size(void) { return sizeof(ptm_buffer); }
+
+ptm_status ptm_buffer_device(const ptm_backend *be, void *bstate, void *handle, size_t nbytes,
+                             void (*release)(void *bstate, void *handle), ptm_buffer **out)
+{
+    if (!be || !handle || !out)
+        return ptm_error(PTM_ERR_INVALID_ARG, "ptm_buffer_device: NULL backend, handle or out");
+    ptm_buffer *b = buf_new(BUF_DEVICE);
+    if (!b)
+        return ptm_error(PTM_ERR_NOMEM, "out of memory");
+    b->size = nbytes;
+    b->backend = be;
+    b->bstate = bstate;
+    b->handle = handle;
+    b->dev_release = release;
+    *out = b;
+    return PTM_OK;
+}
+
+const ptm_backend *ptm_buffer_backend(const ptm_buffer *b) { return b ? b->backend : NULL; }
+void *ptm_buffer_handle(const ptm_buffer *b) { return b ? b->handle : NULL; }
+size_t ptm_buffer_device_offset(const ptm_buffer *b) { return b ? b->dev_offset : 0; }
+
+ptm_buffer *ptm__buffer_place_view(void *mem, const ptm_buffer *parent, size_t offset, size_t nbytes)
+{
+    ptm_buffer *b = mem;
+    memset(b, 0, sizeof *b);
+    atomic_init(&b->refs, 1);
+    b->kind = BUF_STATIC;
+    b->data = parent->data ? (char *)parent->data + offset : NULL;
+    b->size = nbytes;
+    b->backend = parent->backend;
+    b->handle = parent->handle;
+    b->dev_offset = parent->dev_offset + offset;
+    return b;
+}
 
 ptm_buffer *ptm__buffer_place(void *mem, void *data, size_t nbytes)
 {

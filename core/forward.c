@@ -35,9 +35,28 @@ ptm_status ptm_model_forward(const ptm_model *m, ptm_exec *ex, const ptm_forward
                              (long long)(past + T), (long long)maxp);
     }
     ptm_exec_reset(ex);
-    ptm_status s = m->arch->forward(m->state, m, ex, &a, out);
+    ptm_status s = PTM_OK;
+    const ptm_backend_ops *ops = ex->ops;
+    int bracket = ex->device && PTM__HAS(ops, ptm_backend_ops, end_pass) && ops->begin_pass && ops->end_pass;
+    if (ex->device)
+        s = ptm__exec_bind_model(ex, m, m->sd); /* parameters become resident on first use */
+    if (!s && bracket)
+        s = ops->begin_pass(ex->bs);
+    if (!s) {
+        s = m->arch->forward(m->state, m, ex, &a, out);
+        if (bracket) {
+            ptm_status e = ops->end_pass(ex->bs);
+            s = s ? s : e;
+        }
+    }
+    if (!s && ex->device && ptm_tensor_backend(*out)) { /* results come back to the host */
+        ptm_tensor *h;
+        if (!(s = ptm_exec_scratch_host(ex, ptm_tensor_dtype(*out), ptm_tensor_ndim(*out), ptm_tensor_shape(*out), &h)) &&
+            !(s = ops->download(ex->bs, *out, h)))
+            *out = h;
+    }
     if (s)
-        return ptm_error_prefix(s, "%s forward", m->class_name);
+        return ptm_error_prefix(s, "%s forward on backend \"%s\"", m->class_name, ex->be->name);
     if (a.use_cache)
         ptm_exec_kv_set_length(ex, past + T); /* the architecture appended T positions */
     return PTM_OK;

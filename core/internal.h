@@ -73,6 +73,9 @@ const char *ptm__descriptor_name(const ptm_plugin *d);
  * release never frees (buffer.c, tensor.c). */
 size_t ptm__buffer_struct_size(void);
 ptm_buffer *ptm__buffer_place(void *mem, void *data, size_t nbytes);
+/* A placed view of [offset, offset + nbytes) of parent (host or device);
+ * parent is not retained: it must outlive the view. */
+ptm_buffer *ptm__buffer_place_view(void *mem, const ptm_buffer *parent, size_t offset, size_t nbytes);
 size_t ptm__tensor_struct_size(void);
 ptm_status ptm__tensor_place(void *mem, ptm_buffer *buf, size_t offset, ptm_dtype dt, int ndim, const int64_t *shape,
                              ptm_tensor **out);

@@ -11,6 +11,7 @@ typedef void (*any_fn)(void);
 typedef struct kernel {
     any_fn fn;
     void *bs;
+    int dev; /* the kernel reads and writes device memory of the exec's backend */
 } kernel;
 
 static any_fn slot(const ptm_backend *be, size_t off)
@@ -32,6 +33,7 @@ static ptm_status pick(ptm_exec *ex, ptm_op op, size_t off, kernel *k)
     if (ok) {
         k->fn = f;
         k->bs = ex->bs;
+        k->dev = ex->device;
         return PTM_OK;
     }
     if (!ex->cpu) {
@@ -59,8 +61,93 @@ static ptm_status pick(ptm_exec *ex, ptm_op op, size_t off, kernel *k)
     }
     k->fn = f;
     k->bs = ex->cpu_state;
+    k->dev = 0;
     return PTM_OK;
 }
+
+/* ------------------------------------------------------------ staging
+ * Operands are moved to where the kernel runs: host tensors uploaded for a
+ * device kernel (model parameters once, resident; others each time), device
+ * tensors downloaded for a CPU kernel; outputs in the wrong place get a
+ * temporary and a copy back after the kernel. */
+
+typedef struct outstage {
+    ptm_tensor *orig, *tmp;
+    int dev;
+} outstage;
+
+static ptm_status stage_in(ptm_exec *ex, int dev, const ptm_tensor **t)
+{
+    const ptm_tensor *x = *t;
+    if (!x)
+        return PTM_OK;
+    const ptm_backend *tb = ptm_tensor_backend(x);
+    if (!dev && !tb)
+        return PTM_OK;
+    if (tb && (tb != ex->be || !ex->device))
+        return ptm_error(PTM_ERR_INVALID_ARG, "a tensor in the device memory of backend \"%s\" was passed to an exec "
+                                              "on backend \"%s\"", tb->name, ex->be->name);
+    if (dev && tb)
+        return PTM_OK;
+    ptm_tensor *y;
+    ptm_status s;
+    if (dev) {
+        if (ptm__exec_is_pinned(ex, x))
+            return ptm__exec_resident(ex, x, (ptm_tensor **)t);
+        if ((s = ptm_exec_scratch(ex, ptm_tensor_dtype(x), ptm_tensor_ndim(x), ptm_tensor_shape(x), &y)) ||
+            (s = ex->ops->upload(ex->bs, x, y)))
+            return s;
+    } else {
+        if ((s = ptm_exec_scratch_host(ex, ptm_tensor_dtype(x), ptm_tensor_ndim(x), ptm_tensor_shape(x), &y)) ||
+            (s = ex->ops->download(ex->bs, x, y)))
+            return s;
+    }
+    *t = y;
+    return PTM_OK;
+}
+
+static ptm_status stage_out(ptm_exec *ex, int dev, ptm_tensor **t, int inout, outstage *os)
+{
+    ptm_tensor *x = *t, *y;
+    const ptm_backend *tb = ptm_tensor_backend(x);
+    os->orig = x;
+    os->tmp = NULL;
+    os->dev = dev;
+    if ((!dev && !tb) || (dev && tb == ex->be))
+        return PTM_OK;
+    if (tb && (tb != ex->be || !ex->device))
+        return ptm_error(PTM_ERR_INVALID_ARG, "an output in the device memory of backend \"%s\" was passed to an "
+                                              "exec on backend \"%s\"", tb->name, ex->be->name);
+    ptm_status s = dev ? ptm_exec_scratch(ex, ptm_tensor_dtype(x), ptm_tensor_ndim(x), ptm_tensor_shape(x), &y)
+                       : ptm_exec_scratch_host(ex, ptm_tensor_dtype(x), ptm_tensor_ndim(x), ptm_tensor_shape(x), &y);
+    if (!s && inout)
+        s = dev ? ex->ops->upload(ex->bs, x, y) : ex->ops->download(ex->bs, x, y);
+    if (s)
+        return s;
+    os->tmp = y;
+    *t = y;
+    return PTM_OK;
+}
+
+static ptm_status stage_finish(ptm_exec *ex, ptm_status s, const outstage *os)
+{
+    if (s || !os->tmp)
+        return s;
+    return os->dev ? ex->ops->download(ex->bs, os->tmp, os->orig) : ex->ops->upload(ex->bs, os->tmp, os->orig);
+}
+
+#define IN(t)                                                                                            \
+    do {                                                                                                 \
+        ptm_status in_s_ = stage_in(ex, k.dev, &(t));                                                    \
+        if (in_s_)                                                                                       \
+            return in_s_;                                                                                \
+    } while (0)
+#define OUT(t, inout)                                                                                    \
+    do {                                                                                                 \
+        ptm_status out_s_ = stage_out(ex, k.dev, &(t), inout, &os);                                      \
+        if (out_s_)                                                                                      \
+            return out_s_;                                                                               \
+    } while (0)
 
 #define PICK(op, member, k)                                                                              \
     do {                                                                                                 \
@@ -104,7 +191,7 @@ static ptm_status need_weight(const char *op, const char *what, const ptm_tensor
 static ptm_status need_out(const char *op, ptm_tensor *out, ptm_dtype dt)
 {
     ptm_status s = need_dtype(op, "output", out, dt);
-    if (!s && ptm_tensor_numel(out) && !ptm_tensor_data_mut(out))
+    if (!s && ptm_tensor_numel(out) && !ptm_tensor_backend(out) && !ptm_tensor_data_mut(out))
         s = ptm_error(PTM_ERR_INVALID_ARG, "%s: output tensor is read-only", op);
     return s;
 }
@@ -191,7 +278,12 @@ ptm_status ptm_op_matmul(ptm_exec *ex, const ptm_tensor *a, const ptm_tensor *b,
                          ptm_shape_str(na, want, y, sizeof y));
     kernel k;
     PICK(PTM_OP_MATMUL, matmul, k);
-    return ((matmul_fn)k.fn)(k.bs, a, b, bias, trans_b, out);
+    IN(a);
+    IN(b);
+    IN(bias);
+    outstage os;
+    OUT(out, 0);
+    return stage_finish(ex, ((matmul_fn)k.fn)(k.bs, a, b, bias, trans_b, out), &os);
 }
 
 static ptm_status binary(ptm_exec *ex, ptm_op id, size_t off, const ptm_tensor *a, const ptm_tensor *b,
@@ -209,7 +301,11 @@ static ptm_status binary(ptm_exec *ex, ptm_op id, size_t off, const ptm_tensor *
     kernel k;
     if ((s = pick(ex, id, off, &k)))
         return s;
-    return ((bin_fn)k.fn)(k.bs, a, b, out);
+    IN(a);
+    IN(b);
+    outstage os;
+    OUT(out, 0);
+    return stage_finish(ex, ((bin_fn)k.fn)(k.bs, a, b, out), &os);
 }
 
 ptm_status ptm_op_add(ptm_exec *ex, const ptm_tensor *a, const ptm_tensor *b, ptm_tensor *out)
@@ -229,7 +325,10 @@ ptm_status ptm_op_scale(ptm_exec *ex, const ptm_tensor *a, float f, ptm_tensor *
     if (s)
         return s;
     PICK(PTM_OP_SCALE, scale, k);
-    return ((ptm_status(*)(void *, const ptm_tensor *, float, ptm_tensor *))k.fn)(k.bs, a, f, out);
+    IN(a);
+    outstage os;
+    OUT(out, 0);
+    return stage_finish(ex, ((ptm_status(*)(void *, const ptm_tensor *, float, ptm_tensor *))k.fn)(k.bs, a, f, out), &os);
 }
 
 ptm_status ptm_op_gelu(ptm_exec *ex, const ptm_tensor *a, int tanh_approx, ptm_tensor *out)
@@ -239,7 +338,10 @@ ptm_status ptm_op_gelu(ptm_exec *ex, const ptm_tensor *a, int tanh_approx, ptm_t
     if (s)
         return s;
     PICK(PTM_OP_GELU, gelu, k);
-    return ((ptm_status(*)(void *, const ptm_tensor *, int, ptm_tensor *))k.fn)(k.bs, a, tanh_approx, out);
+    IN(a);
+    outstage os;
+    OUT(out, 0);
+    return stage_finish(ex, ((ptm_status(*)(void *, const ptm_tensor *, int, ptm_tensor *))k.fn)(k.bs, a, tanh_approx, out), &os);
 }
 
 ptm_status ptm_op_silu(ptm_exec *ex, const ptm_tensor *a, ptm_tensor *out)
@@ -249,7 +351,10 @@ ptm_status ptm_op_silu(ptm_exec *ex, const ptm_tensor *a, ptm_tensor *out)
     if (s)
         return s;
     PICK(PTM_OP_SILU, silu, k);
-    return ((un_fn)k.fn)(k.bs, a, out);
+    IN(a);
+    outstage os;
+    OUT(out, 0);
+    return stage_finish(ex, ((un_fn)k.fn)(k.bs, a, out), &os);
 }
 
 ptm_status ptm_op_relu(ptm_exec *ex, const ptm_tensor *a, ptm_tensor *out)
@@ -259,7 +364,10 @@ ptm_status ptm_op_relu(ptm_exec *ex, const ptm_tensor *a, ptm_tensor *out)
     if (s)
         return s;
     PICK(PTM_OP_RELU, relu, k);
-    return ((un_fn)k.fn)(k.bs, a, out);
+    IN(a);
+    outstage os;
+    OUT(out, 0);
+    return stage_finish(ex, ((un_fn)k.fn)(k.bs, a, out), &os);
 }
 
 ptm_status ptm_op_swiglu(ptm_exec *ex, const ptm_tensor *gate, const ptm_tensor *up, ptm_tensor *out)
@@ -271,7 +379,11 @@ ptm_status ptm_op_swiglu(ptm_exec *ex, const ptm_tensor *gate, const ptm_tensor 
     if (s)
         return s;
     PICK(PTM_OP_SWIGLU, swiglu, k);
-    return ((bin_fn)k.fn)(k.bs, gate, up, out);
+    IN(gate);
+    IN(up);
+    outstage os;
+    OUT(out, 0);
+    return stage_finish(ex, ((bin_fn)k.fn)(k.bs, gate, up, out), &os);
 }
 
 ptm_status ptm_op_layer_norm(ptm_exec *ex, const ptm_tensor *x, const ptm_tensor *w, const ptm_tensor *b, float eps,
@@ -286,8 +398,13 @@ ptm_status ptm_op_layer_norm(ptm_exec *ex, const ptm_tensor *x, const ptm_tensor
     if (s)
         return s;
     PICK(PTM_OP_LAYER_NORM, layer_norm, k);
-    return ((ptm_status(*)(void *, const ptm_tensor *, const ptm_tensor *, const ptm_tensor *, float,
-                           ptm_tensor *))k.fn)(k.bs, x, w, b, eps, out);
+    IN(x);
+    IN(w);
+    IN(b);
+    outstage os;
+    OUT(out, 0);
+    return stage_finish(ex, ((ptm_status(*)(void *, const ptm_tensor *, const ptm_tensor *, const ptm_tensor *, float,
+                           ptm_tensor *))k.fn)(k.bs, x, w, b, eps, out), &os);
 }
 
 ptm_status ptm_op_rms_norm(ptm_exec *ex, const ptm_tensor *x, const ptm_tensor *w, float eps, ptm_tensor *out)
@@ -300,8 +417,12 @@ ptm_status ptm_op_rms_norm(ptm_exec *ex, const ptm_tensor *x, const ptm_tensor *
     if (s)
         return s;
     PICK(PTM_OP_RMS_NORM, rms_norm, k);
-    return ((ptm_status(*)(void *, const ptm_tensor *, const ptm_tensor *, float, ptm_tensor *))k.fn)(k.bs, x, w, eps,
-                                                                                                    out);
+    IN(x);
+    IN(w);
+    outstage os;
+    OUT(out, 0);
+    return stage_finish(ex, ((ptm_status(*)(void *, const ptm_tensor *, const ptm_tensor *, float, ptm_tensor *))k.fn)(k.bs, x, w, eps,
+                                                                                                    out), &os);
 }
 
 ptm_status ptm_op_softmax(ptm_exec *ex, const ptm_tensor *x, float scale, const ptm_tensor *mask, int causal,
@@ -327,8 +448,12 @@ ptm_status ptm_op_softmax(ptm_exec *ex, const ptm_tensor *x, float scale, const 
     if (s)
         return s;
     PICK(PTM_OP_SOFTMAX, softmax, k);
-    return ((ptm_status(*)(void *, const ptm_tensor *, float, const ptm_tensor *, int, ptm_tensor *))k.fn)(
-        k.bs, x, scale, mask, causal, out);
+    IN(x);
+    IN(mask);
+    outstage os;
+    OUT(out, 0);
+    return stage_finish(ex, ((ptm_status(*)(void *, const ptm_tensor *, float, const ptm_tensor *, int, ptm_tensor *))k.fn)(
+        k.bs, x, scale, mask, causal, out), &os);
 }
 
 ptm_status ptm_op_embedding(ptm_exec *ex, const ptm_tensor *weight, const ptm_tensor *ids, ptm_tensor *out)
@@ -352,7 +477,7 @@ ptm_status ptm_op_embedding(ptm_exec *ex, const ptm_tensor *weight, const ptm_te
     if (!ok)
         return ptm_error(PTM_ERR_SHAPE, "embedding: output %s must be ids' shape + [%lld]", shp(out, a, sizeof a),
                          (long long)H);
-    int64_t n = ptm_tensor_numel(ids);
+    int64_t n = ptm_tensor_data(ids) ? ptm_tensor_numel(ids) : 0; /* device ids: the kernel's business */
     for (int64_t i = 0; i < n; i++) {
         int64_t id = it == PTM_I64 ? ((const int64_t *)ptm_tensor_data(ids))[i] : ((const int32_t *)ptm_tensor_data(ids))[i];
         if (id < 0 || id >= V)
@@ -361,7 +486,11 @@ ptm_status ptm_op_embedding(ptm_exec *ex, const ptm_tensor *weight, const ptm_te
     }
     kernel k;
     PICK(PTM_OP_EMBEDDING, embedding, k);
-    return ((bin_fn)k.fn)(k.bs, weight, ids, out);
+    IN(weight);
+    IN(ids);
+    outstage os;
+    OUT(out, 0);
+    return stage_finish(ex, ((bin_fn)k.fn)(k.bs, weight, ids, out), &os);
 }
 
 ptm_status ptm_op_rope(ptm_exec *ex, const ptm_tensor *x, const ptm_tensor *positions, float theta, int rot_dim,
@@ -381,8 +510,12 @@ ptm_status ptm_op_rope(ptm_exec *ex, const ptm_tensor *x, const ptm_tensor *posi
                          (long long)ptm_tensor_dim(x, 3));
     kernel k;
     PICK(PTM_OP_ROPE, rope, k);
-    return ((ptm_status(*)(void *, const ptm_tensor *, const ptm_tensor *, float, int, ptm_tensor *))k.fn)(
-        k.bs, x, positions, theta, rot_dim, out);
+    IN(x);
+    IN(positions);
+    outstage os;
+    OUT(out, 0);
+    return stage_finish(ex, ((ptm_status(*)(void *, const ptm_tensor *, const ptm_tensor *, float, int, ptm_tensor *))k.fn)(
+        k.bs, x, positions, theta, rot_dim, out), &os);
 }
 
 ptm_status ptm_op_attention(ptm_exec *ex, const ptm_tensor *q, const ptm_tensor *kk, const ptm_tensor *v,
@@ -415,9 +548,15 @@ ptm_status ptm_op_attention(ptm_exec *ex, const ptm_tensor *q, const ptm_tensor 
     }
     kernel k;
     PICK(PTM_OP_ATTENTION, attention, k);
-    return ((ptm_status(*)(void *, const ptm_tensor *, const ptm_tensor *, const ptm_tensor *, int64_t,
+    IN(q);
+    IN(kk);
+    IN(v);
+    IN(mask);
+    outstage os;
+    OUT(out, 0);
+    return stage_finish(ex, ((ptm_status(*)(void *, const ptm_tensor *, const ptm_tensor *, const ptm_tensor *, int64_t,
                            const ptm_tensor *, int, float, ptm_tensor *))k.fn)(k.bs, q, kk, v, kv_len, mask, causal,
-                                                                               scale, out);
+                                                                               scale, out), &os);
 }
 
 ptm_status ptm_op_kv_append(ptm_exec *ex, ptm_tensor *cache, int64_t pos, const ptm_tensor *x)
@@ -434,7 +573,10 @@ ptm_status ptm_op_kv_append(ptm_exec *ex, ptm_tensor *cache, int64_t pos, const 
                          (long long)pos, shp(cache, b, sizeof b));
     kernel k;
     PICK(PTM_OP_KV_APPEND, kv_append, k);
-    return ((ptm_status(*)(void *, ptm_tensor *, int64_t, const ptm_tensor *))k.fn)(k.bs, cache, pos, x);
+    IN(x);
+    outstage os;
+    OUT(cache, 1);
+    return stage_finish(ex, ((ptm_status(*)(void *, ptm_tensor *, int64_t, const ptm_tensor *))k.fn)(k.bs, cache, pos, x), &os);
 }
 
 ptm_status ptm_op_convert(ptm_exec *ex, const ptm_tensor *x, ptm_tensor *out)
@@ -446,7 +588,10 @@ ptm_status ptm_op_convert(ptm_exec *ex, const ptm_tensor *x, ptm_tensor *out)
     if (s)
         return s;
     PICK(PTM_OP_CONVERT, convert, k);
-    return ((un_fn)k.fn)(k.bs, x, out);
+    IN(x);
+    outstage os;
+    OUT(out, 0);
+    return stage_finish(ex, ((un_fn)k.fn)(k.bs, x, out), &os);
 }
 
 ptm_status ptm_op_copy(ptm_exec *ex, const ptm_tensor *x, ptm_tensor *out)
@@ -458,7 +603,10 @@ ptm_status ptm_op_copy(ptm_exec *ex, const ptm_tensor *x, ptm_tensor *out)
     if (s)
         return s;
     PICK(PTM_OP_COPY, copy, k);
-    return ((un_fn)k.fn)(k.bs, x, out);
+    IN(x);
+    outstage os;
+    OUT(out, 0);
+    return stage_finish(ex, ((un_fn)k.fn)(k.bs, x, out), &os);
 }
 
 ptm_status ptm_op_fill(ptm_exec *ex, ptm_tensor *out, float v)
@@ -468,7 +616,9 @@ ptm_status ptm_op_fill(ptm_exec *ex, ptm_tensor *out, float v)
     if (s)
         return s;
     PICK(PTM_OP_FILL, fill, k);
-    return ((ptm_status(*)(void *, ptm_tensor *, float))k.fn)(k.bs, out, v);
+    outstage os;
+    OUT(out, 0);
+    return stage_finish(ex, ((ptm_status(*)(void *, ptm_tensor *, float))k.fn)(k.bs, out, v), &os);
 }
 
 ptm_status ptm_op_transpose(ptm_exec *ex, const ptm_tensor *x, int d0, int d1, ptm_tensor *out)
@@ -492,7 +642,10 @@ ptm_status ptm_op_transpose(ptm_exec *ex, const ptm_tensor *x, int d0, int d1, p
                          ptm_shape_str(n, want, b, sizeof b));
     kernel k;
     PICK(PTM_OP_CONTIGUOUS, transpose, k);
-    return ((ptm_status(*)(void *, const ptm_tensor *, int, int, ptm_tensor *))k.fn)(k.bs, x, d0, d1, out);
+    IN(x);
+    outstage os;
+    OUT(out, 0);
+    return stage_finish(ex, ((ptm_status(*)(void *, const ptm_tensor *, int, int, ptm_tensor *))k.fn)(k.bs, x, d0, d1, out), &os);
 }
 
 ptm_status ptm_op_concat(ptm_exec *ex, const ptm_tensor *a, const ptm_tensor *b, int dim, ptm_tensor *out)
@@ -516,8 +669,12 @@ ptm_status ptm_op_concat(ptm_exec *ex, const ptm_tensor *a, const ptm_tensor *b,
                          shp(a, x, sizeof x), shp(b, y, sizeof y), dim, shp(out, x, sizeof x));
     kernel k;
     PICK(PTM_OP_CONCAT, concat, k);
-    return ((ptm_status(*)(void *, const ptm_tensor *, const ptm_tensor *, int, ptm_tensor *))k.fn)(k.bs, a, b, dim,
-                                                                                                  out);
+    IN(a);
+    IN(b);
+    outstage os;
+    OUT(out, 0);
+    return stage_finish(ex, ((ptm_status(*)(void *, const ptm_tensor *, const ptm_tensor *, int, ptm_tensor *))k.fn)(k.bs, a, b, dim,
+                                                                                                  out), &os);
 }
 
 ptm_status ptm_op_argmax(ptm_exec *ex, const ptm_tensor *x, ptm_tensor *out)
@@ -532,5 +689,8 @@ ptm_status ptm_op_argmax(ptm_exec *ex, const ptm_tensor *x, ptm_tensor *out)
         return ptm_error(PTM_ERR_SHAPE, "argmax: output must hold one index per row of %s", shp(x, a, sizeof a));
     kernel k;
     PICK(PTM_OP_ARGMAX, argmax, k);
-    return ((un_fn)k.fn)(k.bs, x, out);
+    IN(x);
+    outstage os;
+    OUT(out, 0);
+    return stage_finish(ex, ((un_fn)k.fn)(k.bs, x, out), &os);
 }

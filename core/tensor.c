@@ -136,7 +136,13 @@ int64_t ptm_tensor_dim(const ptm_tensor *t, int i)
 const int64_t *ptm_tensor_shape(const ptm_tensor *t) { return t->shape; }
 int64_t ptm_tensor_numel(const ptm_tensor *t) { return t->numel; }
 size_t ptm_tensor_nbytes(const ptm_tensor *t) { return t->nbytes; }
-const void *ptm_tensor_data(const ptm_tensor *t) { return (const char *)ptm_buffer_data(t->buf) + t->offset; }
+const void *ptm_tensor_data(const ptm_tensor *t)
+{
+    const char *p = ptm_buffer_data(t->buf);
+    return p ? p + t->offset : NULL;
+}
+const ptm_backend *ptm_tensor_backend(const ptm_tensor *t) { return ptm_buffer_backend(t->buf); }
+size_t ptm_tensor_device_offset(const ptm_tensor *t) { return ptm_buffer_device_offset(t->buf) + t->offset; }
 void *ptm_tensor_data_mut(ptm_tensor *t)
 {
     char *p = ptm_buffer_data_mut(t->buf);
@@ -151,6 +157,11 @@ int ptm_tensor_shares_memory(const ptm_tensor *a, const ptm_tensor *b)
         return 0;
     if (a == b)
         return 1;
+    if (ptm_tensor_backend(a) || ptm_tensor_backend(b)) {
+        size_t oa = ptm_tensor_device_offset(a), ob = ptm_tensor_device_offset(b);
+        return ptm_buffer_handle(a->buf) == ptm_buffer_handle(b->buf) && ptm_tensor_backend(a) == ptm_tensor_backend(b) &&
+               oa < ob + (b->nbytes ? b->nbytes : 1) && ob < oa + (a->nbytes ? a->nbytes : 1);
+    }
     const char *pa = ptm_tensor_data(a), *pb = ptm_tensor_data(b);
     if (a->nbytes == 0 || b->nbytes == 0)
         return pa == pb && ptm_buffer_data(a->buf) == ptm_buffer_data(b->buf) && a->buf == b->buf;
@@ -162,6 +173,8 @@ ptm_status ptm_tensor_convert(const ptm_tensor *t, ptm_dtype dt, ptm_tensor **ou
     ptm_tensor *r;
     if (!t || !out)
         return ptm_error(PTM_ERR_INVALID_ARG, "ptm_tensor_convert: NULL argument");
+    if (ptm_tensor_backend(t))
+        return ptm_error(PTM_ERR_INVALID_ARG, "ptm_tensor_convert: the tensor is in device memory; download it first");
     ptm_status s = ptm_tensor_new(dt, t->ndim, t->shape, &r);
     if (s)
         return s;
@@ -177,6 +190,8 @@ ptm_status ptm_tensor_writable(ptm_tensor *t, ptm_tensor **out)
 {
     if (!t || !out)
         return ptm_error(PTM_ERR_INVALID_ARG, "ptm_tensor_writable: NULL argument");
+    if (ptm_tensor_backend(t))
+        return ptm_error(PTM_ERR_INVALID_ARG, "ptm_tensor_writable: the tensor is in device memory");
     if (ptm_tensor_data_mut(t)) {
         *out = ptm_tensor_retain(t);
         return PTM_OK;

@@ -115,7 +115,8 @@ static ptm_status build_mask(work *w, const ptm_tensor *am)
     ptm_dtype dt = ptm_tensor_dtype(am);
     if (dt != PTM_I64 && dt != PTM_I32 && dt != PTM_BOOL && dt != PTM_F32)
         return ptm_error(PTM_ERR_DTYPE, "attention_mask must be I64, I32, BOOL or F32, not %s", ptm_dtype_name(dt));
-    ptm_status s = scratch(w->ex, PTM_F32, 2, ptm_tensor_dim(am, 0), ptm_tensor_dim(am, 1), 0, 0, &w->mask);
+    int64_t mshape[2] = {ptm_tensor_dim(am, 0), ptm_tensor_dim(am, 1)};
+    ptm_status s = ptm_exec_scratch_host(w->ex, PTM_F32, 2, mshape, &w->mask); /* filled on the host */
     if (s)
         return s;
     float *m = ptm_tensor_data_mut(w->mask);
@@ -134,7 +135,8 @@ static ptm_status embed(work *w, const gpt2 *g, const ptm_forward_args *args, in
     ptm_status s;
     if (!pos) {
         ptm_tensor *p;
-        if ((s = scratch(ex, PTM_I64, 2, w->B, w->T, 0, 0, &p)))
+        int64_t pshape[2] = {w->B, w->T};
+        if ((s = ptm_exec_scratch_host(ex, PTM_I64, 2, pshape, &p))) /* filled on the host */
             return s;
         int64_t *d = ptm_tensor_data_mut(p);
         for (int64_t b = 0; b < w->B; b++)

@@ -10,7 +10,15 @@
  * backend and op).  Compute is f32; weights (matmul's b, embedding tables,
  * norm scales and biases) may be stored as f32, f16 or bf16.  Outputs are
  * preallocated by the caller (usually with ptm_exec_scratch) and must not
- * alias inputs unless the op says so.  All tensors are dense, row-major. */
+ * alias inputs unless the op says so.  All tensors are dense, row-major.
+ *
+ * Device backends (those with ops->alloc): ptm_exec_scratch returns device
+ * tensors; host operands are uploaded by the dispatcher — the model's
+ * parameters once per exec (they stay resident), any other host tensor on
+ * each use; a host output receives a download.  An op the device backend
+ * lacks runs on the CPU with downloads and uploads around it.  Tensors an
+ * architecture fills on the host (positions, masks) come from
+ * ptm_exec_scratch_host. */
 #ifndef PTM_OPS_H
 #define PTM_OPS_H
 
@@ -85,6 +93,12 @@ PTM_API int ptm_exec_num_threads(const ptm_exec *ex);
  * arena: no malloc once the arena has grown to a pass's needs.  Valid until
  * ptm_exec_reset; releasing it is allowed and cheap but does not free. */
 PTM_API ptm_status ptm_exec_scratch(ptm_exec *ex, ptm_dtype dt, int ndim, const int64_t *shape, ptm_tensor **out);
+/* Like ptm_exec_scratch, but always host memory (for tensors filled on the
+ * CPU, such as position ids and masks, whatever the backend). */
+PTM_API ptm_status ptm_exec_scratch_host(ptm_exec *ex, ptm_dtype dt, int ndim, const int64_t *shape,
+                                         ptm_tensor **out);
+/* 1 if the exec's backend keeps tensors in device memory (has ops->alloc). */
+PTM_API int ptm_exec_is_device(const ptm_exec *ex);
 /* A tensor of base's dtype viewing base's bytes from `byte_offset` with
  * another shape (zero copy, no malloc: the struct lives in the arena).  The
  * region must lie inside base's buffer.  Valid until ptm_exec_reset and
@@ -205,6 +219,22 @@ typedef struct ptm_backend_ops {
     ptm_status (*transpose)(void *bs, const ptm_tensor *x, int d0, int d1, ptm_tensor *out);
     ptm_status (*concat)(void *bs, const ptm_tensor *a, const ptm_tensor *b, int dim, ptm_tensor *out);
     ptm_status (*argmax)(void *bs, const ptm_tensor *x, ptm_tensor *out);
+
+    /* Device memory: NULL for backends that compute on host memory.  A
+     * device backend must provide alloc, upload and download. */
+    /* A new device buffer of nbytes (made with ptm_buffer_device).  Failure:
+     * PTM_ERR_NOMEM naming the size and the device. */
+    ptm_status (*alloc)(void *bs, size_t nbytes, ptm_buffer **out);
+    /* Copy a host tensor into a device tensor (same dtype and shape).  May
+     * be queued; a later download or end_pass orders it. */
+    ptm_status (*upload)(void *bs, const ptm_tensor *host, ptm_tensor *dev);
+    /* Copy a device tensor into a host tensor (same dtype and shape); runs
+     * every queued op first and waits. */
+    ptm_status (*download)(void *bs, const ptm_tensor *dev, ptm_tensor *host);
+    /* Bracket one forward pass: ops between them may be recorded into one
+     * command buffer and submitted at end_pass (which waits).  Optional. */
+    ptm_status (*begin_pass)(void *bs);
+    ptm_status (*end_pass)(void *bs);
 } ptm_backend_ops;
 
 #ifdef __cplusplus

@@ -79,6 +79,21 @@ PTM_API ptm_status ptm_buffer_view(ptm_buffer *parent, size_t offset, size_t nby
 PTM_API ptm_status ptm_buffer_wrap(void *data, size_t nbytes, int readonly,
                                    void (*release)(void *data, void *user), void *user,
                                    ptm_buffer **out);
+struct ptm_backend;
+/* Device memory owned by a backend (a GPU allocation the host cannot read
+ * directly).  `handle` is the backend's own description of the allocation;
+ * `release(backend_state, handle)` frees it when the last reference goes.
+ * For such buffers (and views of them) ptm_buffer_data and
+ * ptm_buffer_data_mut return NULL; ptm_buffer_backend, ptm_buffer_handle
+ * and ptm_buffer_device_offset locate the bytes.  Since ABI 1.0. */
+PTM_API ptm_status ptm_buffer_device(const struct ptm_backend *be, void *backend_state, void *handle, size_t nbytes,
+                                     void (*release)(void *backend_state, void *handle), ptm_buffer **out);
+/* The backend holding the bytes, or NULL for host memory. */
+PTM_API const struct ptm_backend *ptm_buffer_backend(const ptm_buffer *b);
+/* The device allocation's handle (of the root buffer for views), or NULL. */
+PTM_API void *ptm_buffer_handle(const ptm_buffer *b);
+/* Where the buffer starts inside its device allocation (0 for the root). */
+PTM_API size_t ptm_buffer_device_offset(const ptm_buffer *b);
 PTM_API ptm_buffer *ptm_buffer_retain(ptm_buffer *b); /* returns b */
 PTM_API void ptm_buffer_release(ptm_buffer *b);       /* NULL is fine */
 PTM_API const void *ptm_buffer_data(const ptm_buffer *b);
@@ -119,9 +134,15 @@ PTM_API int64_t ptm_tensor_dim(const ptm_tensor *t, int i);
 PTM_API const int64_t *ptm_tensor_shape(const ptm_tensor *t);
 PTM_API int64_t ptm_tensor_numel(const ptm_tensor *t);
 PTM_API size_t ptm_tensor_nbytes(const ptm_tensor *t);
+/* Host pointer to the first element; NULL for device tensors. */
 PTM_API const void *ptm_tensor_data(const ptm_tensor *t);
-/* NULL if the tensor is read-only (e.g. views an mmap'd file). */
+/* NULL if the tensor is read-only (e.g. views an mmap'd file) or on a device. */
 PTM_API void *ptm_tensor_data_mut(ptm_tensor *t);
+/* The backend whose device memory holds the tensor, NULL for host memory. */
+PTM_API const struct ptm_backend *ptm_tensor_backend(const ptm_tensor *t);
+/* Byte offset of the first element inside the device allocation
+ * (ptm_buffer_device_offset of its buffer + the tensor's offset). */
+PTM_API size_t ptm_tensor_device_offset(const ptm_tensor *t);
 /* The buffer and byte offset the tensor views (borrowed). */
 PTM_API ptm_buffer *ptm_tensor_buffer(const ptm_tensor *t);
 PTM_API size_t ptm_tensor_offset(const ptm_tensor *t);
