@@ -12,7 +12,8 @@
 static const char usage[] =
     "usage: ptm generate MODEL (--ids 1,2,3 | --prompt TEXT) [--max-new-tokens N]\n"
     "                    [--greedy | --temperature T --top-k K --top-p P --seed S]\n"
-    "                    [--backend NAME] [--dtype auto|f32|f16|bf16] [--threads N]\n\n"
+    "                    [--backend NAME] [--threads N] [--dtype D] [--class NAME]\n"
+    "                    [--from-tf | --from-flax]\n\n"
     "Continue a prompt with MODEL (a folder with config.json and weights of a\n"
     "model with an LM head).  New tokens are printed as they come: as text when\n"
     "the model folder has a supported tokenizer (ByT5Tokenizer), else as ids.\n"
@@ -32,8 +33,8 @@ static const char usage[] =
     "  --seed S            sampling seed (default 0); any of these four\n"
     "                      options turns sampling on\n"
     "  --backend NAME      compute backend (default: cpu)\n"
-    "  --dtype D           load the parameters as D (default: auto)\n"
     "  --threads N         CPU threads (default: PTM_NUM_THREADS, else all cores)\n"
+    CLI_LOAD_HELP
     "  -h, --help          show this help\n";
 
 typedef struct stream {
@@ -62,22 +63,23 @@ int cmd_generate(int argc, char **argv)
     const char *model = NULL, *ids_arg = NULL, *prompt = NULL, *backend = NULL;
     long long threads = 0, max_new = 20, top_k = 50, seed = 0;
     float temperature = 1.0f, top_p = 1.0f;
-    int greedy = 0, sample = 0;
-    ptm_dtype dtype = PTM_DTYPE_AUTO;
+    int greedy = 0, sample = 0, lr;
+    ptm_load_options lo;
+    cli_load_options_init(&lo);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc, bad = 0;
         if (cli_is_help(a)) {
             fputs(usage, stdout);
             return 0;
+        } else if ((lr = cli_load_option("generate", argc, argv, &i, &lo))) {
+            bad = lr == 2 ? 2 : 0;
         } else if (!strcmp(a, "--ids") && has) {
             ids_arg = argv[++i];
         } else if (!strcmp(a, "--prompt") && has) {
             prompt = argv[++i];
         } else if (!strcmp(a, "--backend") && has) {
             backend = argv[++i];
-        } else if (!strcmp(a, "--dtype") && has) {
-            bad = cli_parse_dtype("generate", argv[++i], &dtype);
         } else if (!strcmp(a, "--threads") && has) {
             bad = cli_parse_long("generate", a, argv[++i], 1, 1024, &threads);
         } else if (!strcmp(a, "--max-new-tokens") && has) {
@@ -133,7 +135,7 @@ int cmd_generate(int argc, char **argv)
     ptm_context *ctx;
     ptm_model *m;
     ptm_exec *ex;
-    if ((rc = cli_open_model("generate", model, dtype, backend, (int)threads, &ctx, &m, &ex))) {
+    if ((rc = cli_open_model("generate", model, &lo, backend, (int)threads, &ctx, &m, &ex))) {
         free(ids);
         return rc;
     }

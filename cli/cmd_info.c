@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: ptm info MODEL [--json] [--dtype auto|f32|f16|bf16] [--class NAME]\n\n"
+    "usage: ptm info MODEL [--json] [--dtype D] [--class NAME] [--from-tf | --from-flax]\n\n"
     "Load MODEL (a folder with config.json and weights, or a weights file) and\n"
     "describe it: model type, architecture class, dtype, parameter counts,\n"
     "memory footprint and weight files.\n\n"
@@ -16,8 +16,7 @@ static const char usage[] =
     "                  num_parameters_trainable, memory_footprint,\n"
     "                  memory_footprint_without_buffers, can_generate, files,\n"
     "                  missing_keys, unexpected_keys)\n"
-    "  --dtype D       load the parameters as D (default: auto, the checkpoint's)\n"
-    "  --class NAME    build this model class instead of config.json's\n"
+    CLI_LOAD_HELP
     "  -h, --help      show this help\n";
 
 static void human_bytes(int64_t n, char *buf, size_t len)
@@ -111,22 +110,19 @@ static void print_text(const ptm_model *m)
 
 int cmd_info(int argc, char **argv)
 {
-    const char *model = NULL, *cls = NULL;
-    int json = 0;
+    const char *model = NULL;
+    int json = 0, lr;
     ptm_load_options o;
-    ptm_load_options_init(&o);
-    o.dtype = PTM_DTYPE_AUTO;
+    cli_load_options_init(&o);
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             fputs(usage, stdout);
             return 0;
+        } else if ((lr = cli_load_option("info", argc, argv, &i, &o))) {
+            if (lr == 2)
+                return 2;
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
-        } else if (!strcmp(argv[i], "--dtype") && i + 1 < argc) {
-            if (cli_parse_dtype("info", argv[++i], &o.dtype))
-                return 2;
-        } else if (!strcmp(argv[i], "--class") && i + 1 < argc) {
-            cls = argv[++i];
         } else if (argv[i][0] == '-' || model) {
             fprintf(stderr, "ptm info: unexpected argument \"%s\" (see ptm info --help)\n", argv[i]);
             return 2;
@@ -138,7 +134,6 @@ int cmd_info(int argc, char **argv)
         fprintf(stderr, "ptm info: missing MODEL (see ptm info --help)\n");
         return 2;
     }
-    o.class_name = cls;
     ptm_context *ctx;
     if (cli_context("info", &ctx))
         return 1;

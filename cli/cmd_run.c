@@ -14,20 +14,20 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: ptm run MODEL --ids 1,2,3 [--backend NAME] [--dtype auto|f32|f16|bf16]\n"
-    "               [--output FILE] [--threads N]\n\n"
+    "usage: ptm run MODEL --ids 1,2,3 [--backend NAME] [--output FILE] [--threads N]\n"
+    "               [--dtype D] [--class NAME] [--from-tf | --from-flax]\n\n"
     "Run one forward pass of MODEL (a folder with config.json and weights) on\n"
     "the token ids and print the 5 most likely next tokens (id, logit,\n"
     "probability, and the token's text when the model folder has a supported\n"
     "tokenizer: ByT5Tokenizer).\n\n"
     "  --ids LIST      comma-separated token ids (one sequence)\n"
     "  --backend NAME  compute backend (default: cpu)\n"
-    "  --dtype D       load the parameters as D (default: auto, the checkpoint's)\n"
     "  --output FILE   write a safetensors file with \"logits\" (F32 [batch, seq,\n"
     "                  vocab]) for a model with an LM head, or\n"
     "                  \"last_hidden_state\" (F32 [batch, seq, hidden]) for a base\n"
     "                  model\n"
     "  --threads N     CPU threads (default: PTM_NUM_THREADS, else all cores)\n"
+    CLI_LOAD_HELP
     "  -h, --help      show this help\n";
 
 int cli_parse_ids(const char *cmd, const char *arg, int64_t **ids, size_t *n)
@@ -85,7 +85,7 @@ int cli_parse_float(const char *cmd, const char *opt, const char *arg, float *ou
     return 0;
 }
 
-int cli_open_model(const char *cmd, const char *path, ptm_dtype dtype, const char *backend, int threads,
+int cli_open_model(const char *cmd, const char *path, const ptm_load_options *lo, const char *backend, int threads,
                    ptm_context **ctx, ptm_model **m, ptm_exec **ex)
 {
     *ctx = NULL;
@@ -93,10 +93,7 @@ int cli_open_model(const char *cmd, const char *path, ptm_dtype dtype, const cha
     *ex = NULL;
     if (cli_context(cmd, ctx))
         return 1;
-    ptm_load_options o;
-    ptm_load_options_init(&o);
-    o.dtype = dtype;
-    if (ptm_model_from_pretrained(*ctx, path, &o, m) != PTM_OK) {
+    if (ptm_model_from_pretrained(*ctx, path, lo, m) != PTM_OK) {
         int rc = cli_fail(cmd, NULL);
         ptm_context_free(*ctx);
         *ctx = NULL;
@@ -214,22 +211,23 @@ int cmd_run(int argc, char **argv)
 {
     const char *model = NULL, *ids_arg = NULL, *backend = NULL, *output = NULL;
     long long threads = 0;
-    ptm_dtype dtype = PTM_DTYPE_AUTO;
+    ptm_load_options lo;
+    cli_load_options_init(&lo);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int has = i + 1 < argc;
+        int has = i + 1 < argc, lr;
         if (cli_is_help(a)) {
             fputs(usage, stdout);
             return 0;
+        } else if ((lr = cli_load_option("run", argc, argv, &i, &lo))) {
+            if (lr == 2)
+                return 2;
         } else if (!strcmp(a, "--ids") && has) {
             ids_arg = argv[++i];
         } else if (!strcmp(a, "--backend") && has) {
             backend = argv[++i];
         } else if (!strcmp(a, "--output") && has) {
             output = argv[++i];
-        } else if (!strcmp(a, "--dtype") && has) {
-            if (cli_parse_dtype("run", argv[++i], &dtype))
-                return 2;
         } else if (!strcmp(a, "--threads") && has) {
             if (cli_parse_long("run", "--threads", argv[++i], 1, 1024, &threads))
                 return 2;
@@ -252,7 +250,7 @@ int cmd_run(int argc, char **argv)
     ptm_context *ctx;
     ptm_model *m;
     ptm_exec *ex;
-    if ((rc = cli_open_model("run", model, dtype, backend, (int)threads, &ctx, &m, &ex))) {
+    if ((rc = cli_open_model("run", model, &lo, backend, (int)threads, &ctx, &m, &ex))) {
         free(ids);
         return rc;
     }

@@ -44,3 +44,32 @@ int cli_context(const char *cmd, ptm_context **ctx)
 }
 
 int cli_is_help(const char *arg) { return !strcmp(arg, "--help") || !strcmp(arg, "-h"); }
+
+int cli_load_option(const char *cmd, int argc, char **argv, int *i, ptm_load_options *o)
+{
+    const char *a = argv[*i];
+    int has = *i + 1 < argc;
+    if (!strcmp(a, "--dtype") && has) {
+        (*i)++;
+        return cli_parse_dtype(cmd, argv[*i], &o->dtype) ? 2 : 1;
+    }
+    if (!strcmp(a, "--class") && has) {
+        o->class_name = argv[++*i];
+        return 1;
+    }
+    if (!strcmp(a, "--from-tf")) {
+        o->from_tf = 1;
+        return 1;
+    }
+    if (!strcmp(a, "--from-flax")) {
+        o->from_flax = 1;
+        return 1;
+    }
+    return 0;
+}
+
+void cli_load_options_init(ptm_load_options *o)
+{
+    ptm_load_options_init(o);
+    o->dtype = PTM_DTYPE_AUTO; /* the command line keeps the checkpoint's dtype unless told */
+}

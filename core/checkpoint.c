@@ -161,18 +161,25 @@ static ptm_status open_source(ptm_context *ctx, ptm__checkpoint *ck, const char 
 
 /* The weight files transformers would pick in a folder (PyTorch side,
  * without from_tf / from_flax), as path strings. */
-static ptm_status pick_files(const char *dir, char ***files, size_t *nfiles)
+static ptm_status pick_files(const char *dir, int from_tf, int from_flax, char ***files, size_t *nfiles)
 {
     static const struct {
         const char *name;
         int is_index;
+        int needs; /* 1 = from_tf, 2 = from_flax */
     } order[] = {
-        {"model.safetensors", 0},
-        {"model.safetensors.index.json", 1},
-        {"pytorch_model.bin", 0},
-        {"pytorch_model.bin.index.json", 1},
+        {"tf_model.h5", 0, 1},
+        {"tf_model.h5.index.json", 1, 1},
+        {"flax_model.msgpack", 0, 2},
+        {"flax_model.msgpack.index.json", 1, 2},
+        {"model.safetensors", 0, 0},
+        {"model.safetensors.index.json", 1, 0},
+        {"pytorch_model.bin", 0, 0},
+        {"pytorch_model.bin.index.json", 1, 0},
     };
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        if ((order[i].needs == 1 && !from_tf) || (order[i].needs == 2 && !from_flax))
+            continue;
         char *p = ptm__path_join(dir, order[i].name);
         if (!p)
             return ptm_error(PTM_ERR_NOMEM, "out of memory");
@@ -190,19 +197,23 @@ static ptm_status pick_files(const char *dir, char ***files, size_t *nfiles)
         char *p = ptm__path_join(dir, others[i]);
         int there = p && ptm__is_file(p);
         free(p);
+        int flax = others[i][0] == 'f';
+        if (there && !strcmp(others[i], "model.ckpt.index"))
+            return ptm_error(PTM_ERR_UNSUPPORTED, "%s: holds a TensorFlow 1 checkpoint (model.ckpt.index), which ptm "
+                                                  "cannot read; convert it to tf_model.h5 or safetensors", dir);
         if (there)
             return ptm_error(PTM_ERR_NOT_FOUND,
-                             "%s: holds %s, a %s checkpoint, but no model.safetensors or pytorch_model.bin; "
-                             "this build cannot load it yet (transformers needs %s)",
-                             dir, others[i], others[i][0] == 'f' ? "Flax" : "TensorFlow",
-                             others[i][0] == 'f' ? "from_flax=True" : "from_tf=True");
+                             "%s: holds %s, a %s checkpoint, but no model.safetensors or pytorch_model.bin; load it "
+                             "with %s (ptm: %s)", dir, others[i], flax ? "Flax" : "TensorFlow",
+                             flax ? "from_flax=True" : "from_tf=True", flax ? "--from-flax" : "--from-tf");
     }
     return ptm_error(PTM_ERR_NOT_FOUND,
                      "%s: no weights found (looked for model.safetensors, model.safetensors.index.json, "
                      "pytorch_model.bin, pytorch_model.bin.index.json)", dir);
 }
 
-ptm_status ptm__checkpoint_open(ptm_context *ctx, const char *path, ptm__checkpoint *ck, char **dir_out)
+ptm_status ptm__checkpoint_open(ptm_context *ctx, const char *path, int from_tf, int from_flax, ptm__checkpoint *ck,
+                                char **dir_out)
 {
     memset(ck, 0, sizeof *ck);
     char **files = NULL;
@@ -211,7 +222,7 @@ ptm_status ptm__checkpoint_open(ptm_context *ctx, const char *path, ptm__checkpo
     ptm_status s;
     if (ptm__is_dir(path)) {
         dir = ptm__strdup(path);
-        s = dir ? pick_files(path, &files, &nfiles) : ptm_error(PTM_ERR_NOMEM, "out of memory");
+        s = dir ? pick_files(path, from_tf, from_flax, &files, &nfiles) : ptm_error(PTM_ERR_NOMEM, "out of memory");
     } else if (ptm__is_file(path)) {
         dir = dirname_of(path);
         size_t l = strlen(path);

@@ -335,7 +335,7 @@ ptm_status ptm_model_from_pretrained(ptm_context *ctx, const char *path, const p
     if ((s = pick_arch(m, &o, cfg_path)))
         goto fail;
     char *ck_dir = NULL;
-    if ((s = ptm__checkpoint_open(ctx, path, &ck, &ck_dir)))
+    if ((s = ptm__checkpoint_open(ctx, path, o.from_tf, o.from_flax, &ck, &ck_dir)))
         goto fail;
     free(ck_dir);
     for (size_t i = 0; i < ck.nsources && !s; i++)

@@ -45,7 +45,8 @@ typedef struct ptm__checkpoint {
 
 /* Find the weight files for `path` (a folder or a weights file) and open
  * them.  `dir_out` receives the folder holding config.json (malloc'd). */
-ptm_status ptm__checkpoint_open(ptm_context *ctx, const char *path, ptm__checkpoint *ck, char **dir_out);
+ptm_status ptm__checkpoint_open(ptm_context *ctx, const char *path, int from_tf, int from_flax, ptm__checkpoint *ck,
+                                char **dir_out);
 void ptm__checkpoint_close(ptm__checkpoint *ck);
 /* Entry by checkpoint key, or NULL. */
 ckpt_entry *ptm__checkpoint_find(ptm__checkpoint *ck, const char *name);

@@ -81,7 +81,8 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
     const ptm_format *fmt = ptm_context_find_format(m->ctx, fmt_name);
     if (!fmt)
         return PTM_ERR_NOT_FOUND;
-    if (!fmt->save || !fmt->weight_names || !fmt->weight_names[0])
+    int can_save = fmt->save || (PTM__HAS(fmt, ptm_format, save_model) && fmt->save_model);
+    if (!can_save || !fmt->weight_names || !fmt->weight_names[0])
         return ptm_error(PTM_ERR_UNSUPPORTED, "the %s format plugin cannot write files", fmt_name);
     ptm_status s = make_dirs(dir);
     if (s)
@@ -106,7 +107,19 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
     if ((s = saved_state_dict(m, &sd)))
         goto done;
     static const char *const meta[] = {"format", "pt", NULL};
-    if ((s = fmt->save(w_tmp, sd, meta))) {
+    if (PTM__HAS(fmt, ptm_format, save_model) && fmt->save_model) {
+        ptm_save_info info;
+        memset(&info, 0, sizeof info);
+        info.struct_size = sizeof info;
+        info.metadata = meta;
+        info.model_type = m->arch->model_type;
+        info.class_name = m->class_name;
+        info.base_model_prefix = m->arch->base_model_prefix ? m->arch->base_model_prefix : "";
+        s = fmt->save_model(w_tmp, sd, &info);
+    } else {
+        s = fmt->save(w_tmp, sd, meta);
+    }
+    if (s) {
         s = ptm_error_prefix(s, "%s", w_path);
         unlink(w_tmp);
         goto done;

@@ -618,18 +618,18 @@ static int st_probe(const char *path, const uint8_t *head, size_t head_len)
 static const char *const st_weight_names[] = {"model.safetensors", "model.safetensors.index.json", NULL};
 
 static const ptm_format st_format = {
-    sizeof(ptm_format),
-    "safetensors",
-    st_weight_names,
-    ".safetensors",
-    st_probe,
-    st_open,
-    st_close,
-    st_count,
-    st_info,
-    st_load,
-    st_metadata,
-    st_save,
+    .struct_size = sizeof(ptm_format),
+    .name = "safetensors",
+    .weight_names = st_weight_names,
+    .extension = ".safetensors",
+    .probe = st_probe,
+    .open = st_open,
+    .close = st_close,
+    .count = st_count,
+    .info = st_info,
+    .load = st_load,
+    .metadata = st_metadata,
+    .save = st_save,
 };
 
 static ptm_status st_register(ptm_registrar *reg) { return ptm_registrar_add_format(reg, &st_format); }

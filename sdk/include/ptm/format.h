@@ -22,6 +22,15 @@ typedef struct ptm_tensor_info {
     int64_t shape[PTM_MAX_DIMS];
 } ptm_tensor_info;
 
+/* What save_model is told about the model being saved. */
+typedef struct ptm_save_info {
+    size_t struct_size;
+    const char *const *metadata;   /* as for save */
+    const char *model_type;        /* "gpt2" */
+    const char *class_name;        /* "GPT2LMHeadModel" */
+    const char *base_model_prefix; /* "transformer" ("" if none) */
+} ptm_save_info;
+
 typedef struct ptm_format {
     size_t struct_size; /* sizeof(ptm_format) as compiled by the plugin */
     const char *name;   /* registry name, e.g. "safetensors" */
@@ -59,6 +68,11 @@ typedef struct ptm_format {
      * the format may leave a partial file at `path`; the core removes it.
      * Optional (NULL: read-only format). */
     ptm_status (*save)(const char *path, const ptm_state_dict *sd, const char *const *metadata);
+
+    /* Like save, with what a format that renames tensors needs to know about
+     * the model (TF layer names, Flax module paths).  When present the core
+     * calls it instead of save.  Optional. */
+    ptm_status (*save_model)(const char *path, const ptm_state_dict *sd, const struct ptm_save_info *info);
 } ptm_format;
 
 #ifdef __cplusplus

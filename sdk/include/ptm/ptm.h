@@ -138,6 +138,11 @@ typedef struct ptm_load_options {
     /* Config overrides, like transformers' **kwargs: NULL-terminated list of
      * key, JSON-value pairs ("n_layer", "2", NULL). */
     const char *const *config_overrides;
+    /* transformers' from_tf / from_flax: load tf_model.h5 (or its index) /
+     * flax_model.msgpack (or its index) from a folder.  Without them a folder
+     * holding only such a checkpoint is an error that says so. */
+    int from_tf;
+    int from_flax;
 } ptm_load_options;
 
 PTM_API void ptm_load_options_init(ptm_load_options *opts);
@@ -157,7 +162,9 @@ PTM_API void ptm_model_free(ptm_model *model);
 
 typedef struct ptm_save_options {
     size_t struct_size;
-    const char *format;  /* format plugin name; NULL = "safetensors" */
+    /* format plugin name: "safetensors" (NULL, the default), "pytorch"
+     * (safe_serialization=False), "h5", "msgpack", ... */
+    const char *format;
 } ptm_save_options;
 
 PTM_API void ptm_save_options_init(ptm_save_options *opts);
@@ -168,6 +175,14 @@ PTM_API void ptm_save_options_init(ptm_save_options *opts);
  * previous save intact and saving over the folder the model was loaded
  * from is safe. */
 PTM_API ptm_status ptm_model_save_pretrained(const ptm_model *model, const char *dir, const ptm_save_options *opts);
+
+/* Cast the floating parameters to `dt` (F32, F16 or BF16), leaving those
+ * whose name matches one of the NULL-terminated fnmatch patterns in `keep`
+ * (may be NULL) untouched — FlaxPreTrainedModel's to_bf16 / to_fp16 /
+ * to_fp32 with a mask.  Integer and bool tensors are never cast.  Tied
+ * parameters stay tied.  ptm_model_dtype reports `dt` afterwards.  Needs
+ * exclusive access to the model (no forward running). */
+PTM_API ptm_status ptm_model_cast(ptm_model *model, ptm_dtype dt, const char *const *keep);
 
 /* transformers' num_parameters: tied parameters count once; buffers never
  * count; exclude_embeddings drops embedding-role parameters
