@@ -115,7 +115,20 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
         info.model_type = m->arch->model_type;
         info.class_name = m->class_name;
         info.base_model_prefix = m->arch->base_model_prefix ? m->arch->base_model_prefix : "";
+        size_t n = ptm_state_dict_size(sd);
+        int *roles = malloc((n ? n : 1) * sizeof *roles);
+        if (!roles) {
+            s = ptm_error(PTM_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++) {
+            size_t k;
+            roles[i] = ptm__param_list_find(m->decls, ptm_state_dict_name(sd, i), &k) == PTM_OK
+                           ? (int)m->decls->items[k].role : PTM_ROLE_OTHER;
+        }
+        info.roles = roles;
         s = fmt->save_model(w_tmp, sd, &info);
+        free(roles);
     } else {
         s = fmt->save(w_tmp, sd, meta);
     }

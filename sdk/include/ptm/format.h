@@ -29,6 +29,10 @@ typedef struct ptm_save_info {
     const char *model_type;        /* "gpt2" */
     const char *class_name;        /* "GPT2LMHeadModel" */
     const char *base_model_prefix; /* "transformer" ("" if none) */
+    /* The ptm_param_role (arch.h) of each state-dict entry, in order: tells a
+     * writer which tensors are embeddings (Flax "embedding", TF
+     * "embeddings"), norm scales ("scale", "gamma") or weights ("kernel"). */
+    const int *roles;
 } ptm_save_info;
 
 typedef struct ptm_format {
