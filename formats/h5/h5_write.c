@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* h5_write.c - the writer: a state dict as Keras' save_weights writes a TF
+ * model (formats.md §4.1): root attributes layer_names (chunked into
+ * layer_names0, 1, ... past 64512 bytes, as Keras does), backend and
+ * keras_version; one group per top-level layer with weight_names; one
+ * contiguous little-endian dataset per variable at <layer>/<variable name>.
+ * Names and layouts are the inverse of the reader's mapping; every name is
+ * checked to read back as the PyTorch name it came from. */
+#include "h5_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Keras' save_attributes_to_hdf5_group: fixed-length strings, element size
+ * the longest name; split with numpy.array_split into the fewest chunks
+ * that each fit HDF5_OBJECT_HEADER_LIMIT. */
+static ptm_status write_names(const char *path, hid_t obj, const char *objname, const char *an, char *const *v,
+                              size_t n, int scalar)
+{
+    size_t isz = 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(v[i]);
+        if (l > H5P_HEADER_LIMIT)
+            return h5p_fail(path, objname, PTM_ERR_UNSUPPORTED, "a name of %zu bytes is too long for attribute %s", l,
+                            an);
+        if (l > isz)
+            isz = l;
+    }
+    size_t chunks = 1;
+    while (n && ((n + chunks - 1) / chunks) * isz > H5P_HEADER_LIMIT)
+        chunks++;
+    char *buf = calloc(n ? n : 1, isz);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    ptm_status s = PTM_OK;
+    if (!buf || t < 0 || H5Tset_size(t, isz) < 0 || H5Tset_strpad(t, H5T_STR_NULLPAD) < 0)
+        s = h5p_fail(path, objname, PTM_ERR_NOMEM, "cannot build the type of attribute %s", an);
+    for (size_t i = 0; i < n && !s; i++)
+        memcpy(buf + i * isz, v[i], strlen(v[i]));
+    size_t at = 0;
+    for (size_t c = 0; c < chunks && !s; c++) {
+        size_t cnt = n / chunks + (c < n % chunks ? 1 : 0);
+        hsize_t dim = cnt;
+        char nm[128];
+        if (chunks > 1)
+            snprintf(nm, sizeof nm, "%s%zu", an, c);
+        else
+            snprintf(nm, sizeof nm, "%s", an);
+        hid_t sp = scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL);
+        hid_t a = sp >= 0 ? H5Acreate2(obj, nm, t, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+        if (a < 0 || H5Awrite(a, t, buf + at * isz) < 0)
+            s = h5p_fail(path, objname, PTM_ERR_IO, "cannot write attribute %s", nm);
+        if (a >= 0)
+            H5Aclose(a);
+        if (sp >= 0)
+            H5Sclose(sp);
+        at += cnt;
+    }
+    if (t >= 0)
+        H5Tclose(t);
+    free(buf);
+    return s;
+}
+
+/* File and memory types of a ptm dtype; -1 if h5 cannot hold it. */
+static ptm_status types_of(ptm_dtype dt, hid_t *ft, hid_t *mt)
+{
+    *ft = *mt = -1;
+    switch (dt) {
+    case PTM_F32: *ft = H5Tcopy(H5T_IEEE_F32LE); *mt = H5Tcopy(H5T_NATIVE_FLOAT); break;
+    case PTM_F64: *ft = H5Tcopy(H5T_IEEE_F64LE); *mt = H5Tcopy(H5T_NATIVE_DOUBLE); break;
+    case PTM_I8: *ft = H5Tcopy(H5T_STD_I8LE); *mt = H5Tcopy(H5T_NATIVE_INT8); break;
+    case PTM_I16: *ft = H5Tcopy(H5T_STD_I16LE); *mt = H5Tcopy(H5T_NATIVE_INT16); break;
+    case PTM_I32: *ft = H5Tcopy(H5T_STD_I32LE); *mt = H5Tcopy(H5T_NATIVE_INT32); break;
+    case PTM_I64: *ft = H5Tcopy(H5T_STD_I64LE); *mt = H5Tcopy(H5T_NATIVE_INT64); break;
+    case PTM_U8: *ft = H5Tcopy(H5T_STD_U8LE); *mt = H5Tcopy(H5T_NATIVE_UINT8); break;
+    case PTM_F16: /* as h5py builds float16 */
+        for (int k = 0; k < 2; k++) {
+            hid_t t = H5Tcopy(k ? H5T_NATIVE_FLOAT : H5T_IEEE_F32LE);
+            if (t >= 0 && (H5Tset_fields(t, 15, 10, 5, 0, 10) < 0 || H5Tset_size(t, 2) < 0 || H5Tset_ebias(t, 15) < 0)) {
+                H5Tclose(t);
+                t = -1;
+            }
+            *(k ? mt : ft) = t;
+        }
+        break;
+    case PTM_BOOL: { /* as h5py: an int8 enum FALSE = 0, TRUE = 1 */
+        signed char f = 0, tr = 1;
+        *ft = H5Tenum_create(H5T_NATIVE_INT8);
+        if (*ft >= 0 && (H5Tenum_insert(*ft, "FALSE", &f) < 0 || H5Tenum_insert(*ft, "TRUE", &tr) < 0)) {
+            H5Tclose(*ft);
+            *ft = -1;
+        }
+        *mt = *ft >= 0 ? H5Tcopy(*ft) : -1;
+        break;
+    }
+    default: return PTM_ERR_UNSUPPORTED;
+    }
+    if (*ft < 0 || *mt < 0) {
+        if (*ft >= 0)
+            H5Tclose(*ft);
+        if (*mt >= 0)
+            H5Tclose(*mt);
+        *ft = *mt = -1;
+        return PTM_ERR_NOMEM;
+    }
+    return PTM_OK;
+}
+
+/* `expand`: store a 1-D tensor as [1, n] (TFConv1D biases). */
+static ptm_status write_dataset(const char *path, hid_t file, hid_t lcpl, const char *dpath, const char *pt,
+                                const ptm_tensor *t, int kind, int expand)
+{
+    ptm_dtype dt = ptm_tensor_dtype(t);
+    hid_t ft, mt;
+    ptm_status s = types_of(dt, &ft, &mt);
+    if (s == PTM_ERR_UNSUPPORTED)
+        return h5p_fail(path, pt, PTM_ERR_UNSUPPORTED, "h5 cannot hold %s tensors (cast to float32 or float16 first)",
+                        ptm_dtype_name(dt));
+    if (s)
+        return h5p_fail(path, pt, s, "cannot build the HDF5 type");
+    const void *data = ptm_tensor_data(t);
+    size_t nb = ptm_tensor_nbytes(t);
+    int nd = ptm_tensor_ndim(t);
+    int64_t shape[PTM_MAX_DIMS];
+    hsize_t dims[PTM_MAX_DIMS];
+    void *tmp = NULL;
+    if (!data && nb)
+        s = h5p_fail(path, pt, PTM_ERR_UNSUPPORTED, "tensor is not in host memory");
+    if (!s && kind != H5P_T_NO && nb) {
+        if (!(tmp = malloc(nb)))
+            s = h5p_fail(path, pt, PTM_ERR_NOMEM, "out of memory");
+        else
+            h5p_transpose(data, tmp, ptm_dtype_size(dt), nd, ptm_tensor_shape(t), kind, 0, shape);
+        data = tmp;
+    }
+    h5p_perm_shape(nd, ptm_tensor_shape(t), kind, 0, shape);
+    for (int d = 0; d < nd; d++)
+        dims[d] = (hsize_t)shape[d];
+    if (expand && nd == 1) {
+        dims[1] = dims[0];
+        dims[0] = 1;
+        nd = 2;
+    }
+    hid_t sp = -1, d = -1;
+    if (!s) {
+        sp = nd ? H5Screate_simple(nd, dims, NULL) : H5Screate(H5S_SCALAR);
+        d = sp >= 0 ? H5Dcreate2(file, dpath, ft, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT) : -1;
+        if (d < 0 || (nb && H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0))
+            s = h5p_fail(path, dpath, PTM_ERR_IO, "cannot write the dataset");
+    }
+    if (d >= 0)
+        H5Dclose(d);
+    if (sp >= 0)
+        H5Sclose(sp);
+    H5Tclose(ft);
+    H5Tclose(mt);
+    free(tmp);
+    return s;
+}
+
+/* GPT-2 style Conv1D modules: weights stored [in, out] and named "weight"
+ * in TF too (TFConv1D); the roles cannot say so. */
+static int is_conv1d(const char *model_type, const char *pt, int rank, const char *suffix)
+{
+    static const char *const types[] = {"gpt2", "openai-gpt", NULL};
+    static const char *const mods[] = {".c_attn.", ".c_proj.", ".c_fc.", ".q_attn.", NULL};
+    int hit = 0;
+    for (int i = 0; model_type && types[i]; i++)
+        hit |= !strcmp(model_type, types[i]);
+    size_t l = strlen(pt), sl = strlen(suffix);
+    if (!hit || rank != (strcmp(suffix, "weight") ? 1 : 2) || l < sl || strcmp(pt + l - sl, suffix))
+        return 0;
+    for (int i = 0; mods[i]; i++) {
+        size_t m = strlen(mods[i]);
+        if (l >= m + sl && !strncmp(pt + l - sl - m, mods[i], m))
+            return 1;
+    }
+    return 0;
+}
+
+typedef struct wentry {
+    char *pt, *layer, *var;
+    int kind, layer_ix, expand;
+} wentry;
+
+static ptm_status write_all(const char *path, hid_t file, const ptm_state_dict *sd, wentry *w, size_t n)
+{
+    ptm_status s = PTM_OK;
+    char **layers = calloc(n ? n : 1, sizeof *layers);
+    size_t nl = 0;
+    if (!layers)
+        return h5p_fail(path, NULL, PTM_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (k < nl && strcmp(layers[k], w[i].layer))
+            k++;
+        if (k == nl)
+            layers[nl++] = w[i].layer;
+        w[i].layer_ix = (int)k;
+    }
+    char *backend = "tensorflow", *kv = "2.15.0";
+    if ((s = write_names(path, file, "/", "backend", &backend, 1, 1)) ||
+        (s = write_names(path, file, "/", "keras_version", &kv, 1, 1)) ||
+        (s = write_names(path, file, "/", "layer_names", layers, nl, 0))) {
+        free(layers);
+        return s;
+    }
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    if (lcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0)
+        s = h5p_fail(path, NULL, PTM_ERR_NOMEM, "cannot set up HDF5");
+    char **vars = calloc(n ? n : 1, sizeof *vars);
+    if (!s && !vars)
+        s = h5p_fail(path, NULL, PTM_ERR_NOMEM, "out of memory");
+    for (size_t L = 0; L < nl && !s; L++) {
+        hid_t g = H5Gcreate2(file, layers[L], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (g < 0) {
+            s = h5p_fail(path, layers[L], PTM_ERR_IO, "cannot create the layer group");
+            break;
+        }
+        size_t nv = 0;
+        for (size_t i = 0; i < n; i++)
+            if (w[i].layer_ix == (int)L)
+                vars[nv++] = w[i].var;
+        s = write_names(path, g, layers[L], "weight_names", vars, nv, 0);
+        for (size_t i = 0; i < n && !s; i++) {
+            if (w[i].layer_ix != (int)L)
+                continue;
+            char *dp = malloc(strlen(layers[L]) + strlen(w[i].var) + 2);
+            if (!dp) {
+                s = h5p_fail(path, w[i].pt, PTM_ERR_NOMEM, "out of memory");
+                break;
+            }
+            sprintf(dp, "%s/%s", layers[L], w[i].var);
+            s = write_dataset(path, file, lcpl, dp, w[i].pt, ptm_state_dict_tensor(sd, i), w[i].kind, w[i].expand);
+            free(dp);
+        }
+        H5Gclose(g);
+    }
+    free(vars);
+    if (lcpl >= 0)
+        H5Pclose(lcpl);
+    free(layers);
+    return s;
+}
+
+ptm_status h5p_save_model(const char *path, const ptm_state_dict *sd, const struct ptm_save_info *info)
+{
+    if (!path || !sd)
+        return ptm_error(PTM_ERR_INVALID_ARG, "h5: save: NULL argument");
+    const char *cls = NULL, *mtype = NULL, *prefix = "";
+    const int *roles = NULL;
+    if (info && info->struct_size >= offsetof(ptm_save_info, roles) + sizeof info->roles) {
+        cls = info->class_name;
+        mtype = info->model_type;
+        prefix = info->base_model_prefix ? info->base_model_prefix : "";
+        roles = info->roles;
+    }
+    size_t n = ptm_state_dict_size(sd), pl = strlen(prefix);
+    /* a base model class: its names gain the prefix (TF models always have
+     * the main layer, e.g. "transformer") */
+    int add_prefix = pl > 0 && n > 0;
+    for (size_t i = 0; i < n && add_prefix; i++) {
+        const char *nm = ptm_state_dict_name(sd, i);
+        if (!strncmp(nm, prefix, pl) && nm[pl] == '.')
+            add_prefix = 0;
+    }
+    char *model = h5p_keras_model_name(cls && *cls ? cls : "Model");
+    wentry *w = calloc(n ? n : 1, sizeof *w);
+    ptm_status s = model && w ? PTM_OK : ptm_error(PTM_ERR_NOMEM, "%s: out of memory", path);
+    int seen_embedding = 0;
+    for (size_t i = 0; i < n && !s; i++) {
+        const char *nm = ptm_state_dict_name(sd, i);
+        const ptm_tensor *t = ptm_state_dict_tensor(sd, i);
+        int role = roles ? roles[i] : PTM_ROLE_OTHER, rank = ptm_tensor_ndim(t);
+        if (!(w[i].pt = malloc(pl + strlen(nm) + 2))) {
+            s = ptm_error(PTM_ERR_NOMEM, "%s: out of memory", path);
+            break;
+        }
+        sprintf(w[i].pt, "%s%s%s", add_prefix ? prefix : "", add_prefix ? "." : "", nm);
+        int first_emb = role == PTM_ROLE_EMBEDDING && !seen_embedding;
+        seen_embedding |= role == PTM_ROLE_EMBEDDING;
+        if ((s = h5p_pt_to_tf(model, w[i].pt, role, rank, first_emb, is_conv1d(mtype, w[i].pt, rank, "weight"), &w[i].layer,
+                              &w[i].var, &w[i].kind))) {
+            s = ptm_error(s, "%s: out of memory", path);
+            break;
+        }
+        w[i].expand = is_conv1d(mtype, w[i].pt, rank, "bias");
+        /* it must read back as the name it came from */
+        char *back = NULL;
+        int k2;
+        if (h5p_tf_to_pt(w[i].var, 1, rank, &back, &k2) != PTM_OK || strcmp(back, w[i].pt) || k2 != w[i].kind)
+            s = ptm_error(PTM_ERR_UNSUPPORTED,
+                          "%s: tensor \"%s\": TF variable \"%s\" would read back as \"%s\"; h5 cannot keep this name",
+                          path, nm, w[i].var, back ? back : "(nothing)");
+        free(back);
+    }
+    if (!s) {
+        h5p_lock();
+        hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        if (f < 0)
+            s = h5p_fail(path, NULL, PTM_ERR_IO, "cannot create the file");
+        else {
+            s = write_all(path, f, sd, w, n);
+            if (H5Fclose(f) < 0 && !s)
+                s = h5p_fail(path, NULL, PTM_ERR_IO, "cannot finish the file");
+        }
+        h5p_unlock();
+    }
+    for (size_t i = 0; w && i < n; i++) {
+        free(w[i].pt);
+        free(w[i].layer);
+        free(w[i].var);
+    }
+    free(w);
+    free(model);
+    return s;
+}
+
+ptm_status h5p_save(const char *path, const ptm_state_dict *sd, const char *const *metadata)
+{
+    (void)metadata;
+    return h5p_save_model(path, sd, NULL);
+}

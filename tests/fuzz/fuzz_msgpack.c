@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* fuzz_msgpack.c - libFuzzer target for the Flax msgpack plugin.
+ *
+ * Each input is written to a temporary file and opened with the plugin.  A
+ * refused input must give a status and a message naming the file.  An
+ * accepted one must load every tensor (all bytes are read, so ASan sees any
+ * out-of-bounds view) with the dtype and shape info() reported; then the
+ * tensors are saved (no roles: the writer's name heuristics), and the saved
+ * file must open again with the same names, dtypes, shapes and bytes
+ * (num_batches_tracked aside, which the writer drops), and saving that
+ * again must give the very same bytes.  The writer may refuse a state dict
+ * whose names cannot form one Flax tree ("a.b" and "a.b.c"), or whose names
+ * have too many components, with a message. */
+#include <ptm/ptm.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const ptm_plugin *ptm_plugin_entry(void);
+
+static ptm_context *ctx;
+static const ptm_format *fmt;
+static char in_path[128], out_path[128], out2_path[128];
+
+static void cleanup(void)
+{
+    unlink(in_path);
+    unlink(out_path);
+    unlink(out2_path);
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "fuzz_msgpack: %s: %s\n", what, ptm_last_error());
+    abort();
+}
+
+static void setup(void)
+{
+    ptm_context_options o;
+    ptm_context_options_init(&o);
+    o.ignore_env = 1;
+    o.skip_install_dir = 1;
+    if (ptm_context_new(&o, &ctx) != PTM_OK || ptm_context_register_plugin(ctx, ptm_plugin_entry()) != PTM_OK)
+        die("setup");
+    fmt = ptm_context_find_format(ctx, "msgpack");
+    if (!fmt)
+        die("no msgpack format");
+    struct stat st;
+    const char *dir = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp";
+    snprintf(in_path, sizeof in_path, "%s/fuzz_mp_%d_in.msgpack", dir, (int)getpid());
+    snprintf(out_path, sizeof out_path, "%s/fuzz_mp_%d_out.msgpack", dir, (int)getpid());
+    snprintf(out2_path, sizeof out2_path, "%s/fuzz_mp_%d_out2.msgpack", dir, (int)getpid());
+    atexit(cleanup);
+}
+
+static void write_file(const char *path, const uint8_t *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0)
+        die("cannot write the input file");
+}
+
+static unsigned char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        die("cannot read back");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = malloc((size_t)n + 1);
+    if (!p || fread(p, 1, (size_t)n, f) != (size_t)n)
+        die("cannot read back");
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+static int dropped(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return strcmp(dot ? dot + 1 : name, "num_batches_tracked") == 0;
+}
+
+/* Open `path`, load everything into a new state dict. */
+static ptm_state_dict *load_all(const char *path)
+{
+    void *src = NULL;
+    if (fmt->open(path, &src) != PTM_OK)
+        return NULL;
+    ptm_state_dict *sd = NULL;
+    if (ptm_state_dict_new(&sd) != PTM_OK)
+        die("state dict");
+    size_t n = fmt->count(src);
+    for (size_t i = 0; i < n; i++) {
+        ptm_tensor_info ti;
+        ptm_tensor *t = NULL;
+        if (fmt->info(src, i, &ti) != PTM_OK || fmt->load(src, i, &t) != PTM_OK)
+            die("info/load of an accepted file failed");
+        if (ptm_tensor_dtype(t) != ti.dtype || ptm_tensor_ndim(t) != ti.ndim)
+            die("info and load disagree");
+        for (int d = 0; d < ti.ndim; d++)
+            if (ptm_tensor_dim(t, d) != ti.shape[d])
+                die("info and load disagree on the shape");
+        const volatile unsigned char *b = ptm_tensor_data(t);
+        unsigned sum = 0;
+        for (size_t k = 0; k < ptm_tensor_nbytes(t); k++)
+            sum += b[k];
+        (void)sum;
+        if (ptm_state_dict_get(sd, ti.name))
+            die("two tensors with one name");
+        if (ptm_state_dict_set(sd, ti.name, t) != PTM_OK)
+            die("state dict set");
+        ptm_tensor_release(t);
+    }
+    fmt->close(src); /* tensors stay valid */
+    return sd;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!fmt)
+        setup();
+    write_file(in_path, data, size);
+    int score = fmt->probe(in_path, data, size < 64 ? size : 64);
+    if (score < 0 || score > 100)
+        die("probe out of range");
+
+    ptm_clear_error();
+    ptm_state_dict *sd = load_all(in_path);
+    if (!sd) {
+        if (!strstr(ptm_last_error(), in_path))
+            die("an error message does not name the file");
+        return 0;
+    }
+    ptm_status s = fmt->save(out_path, sd, NULL);
+    if (s == PTM_ERR_INVALID_ARG || s == PTM_ERR_UNSUPPORTED) {
+        if (!strstr(ptm_last_error(), out_path))
+            die("a writer refusal does not name the file");
+        ptm_state_dict_free(sd);
+        return 0;
+    }
+    if (s != PTM_OK)
+        die("saving an accepted file failed");
+    ptm_state_dict *sd2 = load_all(out_path);
+    if (!sd2)
+        die("the saved file does not open");
+    size_t kept = 0;
+    for (size_t i = 0; i < ptm_state_dict_size(sd); i++)
+        kept += !dropped(ptm_state_dict_name(sd, i));
+    if (ptm_state_dict_size(sd2) != kept)
+        die("round trip changed the tensor count");
+    for (size_t i = 0; i < ptm_state_dict_size(sd2); i++) {
+        const ptm_tensor *a = ptm_state_dict_tensor(sd2, i);
+        const ptm_tensor *b = ptm_state_dict_get(sd, ptm_state_dict_name(sd2, i));
+        if (!b || ptm_tensor_dtype(a) != ptm_tensor_dtype(b) || ptm_tensor_ndim(a) != ptm_tensor_ndim(b) ||
+            ptm_tensor_nbytes(a) != ptm_tensor_nbytes(b) ||
+            (ptm_tensor_nbytes(a) && memcmp(ptm_tensor_data(a), ptm_tensor_data(b), ptm_tensor_nbytes(a)) != 0))
+            die("round trip changed a tensor");
+        for (int d = 0; d < ptm_tensor_ndim(a); d++)
+            if (ptm_tensor_dim(a, d) != ptm_tensor_dim(b, d))
+                die("round trip changed a shape");
+    }
+    if (fmt->save(out2_path, sd2, NULL) != PTM_OK)
+        die("saving the round trip failed");
+    size_t l1, l2;
+    unsigned char *b1 = read_file(out_path, &l1), *b2 = read_file(out2_path, &l2);
+    if (l1 != l2 || memcmp(b1, b2, l1) != 0)
+        die("the writer is not canonical: two saves differ");
+    free(b1);
+    free(b2);
+    ptm_state_dict_free(sd2);
+    ptm_state_dict_free(sd);
+    return 0;
+}
