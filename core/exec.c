@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* exec.c - the execution context: backend state, scratch arenas (host and,
  * for device backends, device memory), KV cache, resident parameters. */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "exec_internal.h"
+
+#include <sched.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +28,9 @@ static int default_threads(void)
             return (int)n;
         ptm_log(PTM_LOG_WARN, "PTM_NUM_THREADS=\"%s\" is not a thread count; using the cores available", env);
     }
+    cpu_set_t set; /* the cores this process may run on (cpusets, containers) */
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
 }

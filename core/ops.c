@@ -665,8 +665,11 @@ ptm_status ptm_op_concat(ptm_exec *ex, const ptm_tensor *a, const ptm_tensor *b,
         ok = i == dim ? dout == da + db : (da == db && da == dout);
     }
     if (!ok)
+    {
+        char z[128];
         return ptm_error(PTM_ERR_SHAPE, "concat: a %s and b %s along dim %d do not give output %s",
-                         shp(a, x, sizeof x), shp(b, y, sizeof y), dim, shp(out, x, sizeof x));
+                         shp(a, x, sizeof x), shp(b, y, sizeof y), dim, shp(out, z, sizeof z));
+    }
     kernel k;
     PICK(PTM_OP_CONCAT, concat, k);
     IN(a);
