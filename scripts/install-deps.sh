@@ -5,7 +5,8 @@
 # sudo when available.
 set -eu
 PKGS="build-essential cmake ninja-build pkg-config libltdl-dev libcjson-dev libcurl4-openssl-dev
-      libmsgpack-dev libopenblas-dev libhdf5-dev clang python3 python3-numpy python3-torch python3-h5py python3-msgpack"
+      libmsgpack-dev libopenblas-dev libhdf5-dev clang python3 python3-numpy python3-torch python3-h5py python3-msgpack
+      libvulkan-dev glslc mesa-vulkan-drivers"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
