@@ -504,7 +504,7 @@ static void m_chunked(bb *b, int nd, const int64_t *shape, const float *v, const
     m_str(b, "shape");
     m_map(b, (uint32_t)nd);
     for (int i = 0; i < nd; i++) {
-        char k[8];
+        char k[24];
         snprintf(k, sizeof k, "%d", i);
         m_str(b, k);
         m_uint(b, (uint64_t)shape[i]);
@@ -513,7 +513,7 @@ static void m_chunked(bb *b, int nd, const int64_t *shape, const float *v, const
     m_map(b, (uint32_t)np);
     size_t off = 0;
     for (size_t c = 0; c < np; c++) {
-        char k[8];
+        char k[24];
         snprintf(k, sizeof k, "%zu", c);
         m_str(b, k);
         const int64_t cs[1] = {(int64_t)pieces[c]};
