@@ -50,6 +50,10 @@ void ptm__dl_release(void);
  * PTM_LOAD_NO_ENTRY with *reason (malloc'd, may be NULL on OOM). */
 ptm_load_outcome ptm__dl_open(const char *path, void **handle, ptm_plugin_entry_fn *entry, char **reason);
 void ptm__dl_close(void *handle);
+/* Keep an admitted plugin mapped until the process exits (lt_dlclose then
+ * only drops a reference): plugins' libraries may own threads (OpenBLAS)
+ * or driver state (Vulkan ICDs) that must not be unmapped under them. */
+void ptm__dl_keep(void *handle);
 /* What one search-path entry stands for: a directory's regular "*.so"
  * files (joined paths, strcmp-sorted), the entry itself (a file, or a name
  * libltdl completes with ".so"), or *missing (malloc'd reason) when it does

@@ -130,6 +130,15 @@ ptm_load_outcome ptm__dl_open(const char *path, void **handle, ptm_plugin_entry_
     return out;
 }
 
+void ptm__dl_keep(void *handle)
+{
+    if (!handle)
+        return;
+    pthread_mutex_lock(&dl_mu);
+    lt_dlmakeresident((lt_dlhandle)handle);
+    pthread_mutex_unlock(&dl_mu);
+}
+
 void ptm__dl_close(void *handle)
 {
     if (!handle)

@@ -342,6 +342,7 @@ static ptm_status admit_plugin(ptm_context *ctx, const char *path, void *handle,
     }
     if (ctx->n_records == records_before)
         add_record(ctx, path, p->name, PTM_KIND_NONE, NULL, PTM_LOAD_OK, "registered no components");
+    ptm__dl_keep(handle);
     ptm_log(PTM_LOG_DEBUG, "loaded plugin %s %s from %s (%zu components)", p->name, p->version, path,
             ctx->n_comps - comps_before);
     return PTM_OK;

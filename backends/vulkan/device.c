@@ -58,7 +58,8 @@ static struct {
     pthread_once_t once;
     int count;
     char names[MAX_DEVICES][320];
-} devs = {PTHREAD_ONCE_INIT, 0, {{0}}};
+    VkInstance inst; /* the enumeration instance, kept (see enumerate_once) */
+} devs = {PTHREAD_ONCE_INIT, 0, {{0}}, VK_NULL_HANDLE};
 
 static const char *type_str(VkPhysicalDeviceType t)
 {
@@ -157,7 +158,10 @@ static void enumerate_once(void)
     for (uint32_t i = 0; i < n; i++)
         describe(pd[i], devs.names[i], sizeof devs.names[i]);
     devs.count = (int)n;
-    vkDestroyInstance(inst, NULL);
+    /* Kept for the life of the process (the plugin stays loaded): destroying
+     * the last instance makes the loader unload the driver, and some drivers
+     * (lavapipe) leave allocations behind when they are unloaded. */
+    devs.inst = inst;
 }
 
 int vk_device_count(void)
