@@ -23,31 +23,28 @@
 /* One lock for every libltdl call in the process: libltdl keeps global
  * state (its handle list, its error slot) and is not thread-safe. */
 static pthread_mutex_t dl_mu = PTHREAD_MUTEX_INITIALIZER;
-static unsigned dl_users; /* contexts alive; lt_dlinit on 0->1, lt_dlexit on 1->0 */
+/* libltdl is initialised once and never shut down: admitted plugins stay
+ * resident for the life of the process (see ptm__dl_keep), and lt_dlexit
+ * would drop its records of them while they are still mapped. */
+static int dl_ready;
 
 ptm_status ptm__dl_acquire(void)
 {
     ptm_status s = PTM_OK;
     pthread_mutex_lock(&dl_mu);
-    if (dl_users == 0) {
+    if (!dl_ready) {
         if (lt_dlinit() != 0) {
             const char *e = lt_dlerror();
             s = ptm_error(PTM_ERR_PLUGIN, "cannot initialise libltdl: %s", e ? e : "unknown error");
+        } else {
+            dl_ready = 1;
         }
     }
-    if (s == PTM_OK)
-        dl_users++;
     pthread_mutex_unlock(&dl_mu);
     return s;
 }
 
-void ptm__dl_release(void)
-{
-    pthread_mutex_lock(&dl_mu);
-    if (dl_users > 0 && --dl_users == 0)
-        lt_dlexit();
-    pthread_mutex_unlock(&dl_mu);
-}
+void ptm__dl_release(void) {}
 
 /* Copy libltdl's error text (call with dl_mu held). */
 static char *dl_error_copy(const char *fallback)
