@@ -15,8 +15,9 @@ static const char usage[] =
     "                    [--backend NAME] [--threads N] [--dtype D] [--class NAME]\n"
     "                    [--from-tf | --from-flax]\n\n"
     "Continue a prompt with MODEL (a folder with config.json and weights of a\n"
-    "model with an LM head).  New tokens are printed as they come: as text when\n"
-    "the model folder has a supported tokenizer (ByT5Tokenizer), else as ids.\n"
+    "model with an LM head).  New tokens are printed as they come: as text, after\n"
+    "the prompt's, when the model folder has a supported tokenizer\n"
+    "(ByT5Tokenizer), else as ids.\n"
     "Then the whole sequence (prompt and new tokens) is printed as ids on a\n"
     "line starting with \"ids:\".  Generation stops after N tokens or when the\n"
     "model emits its end-of-sequence token (config eos_token_id).\n\n"
@@ -168,6 +169,13 @@ int cmd_generate(int argc, char **argv)
         goto done;
     }
     stream st = {tok, 0};
+    if (tok) { /* the prompt first, so the text reads whole */
+        for (size_t i = 0; i < n; i++) {
+            unsigned char b[4];
+            fwrite(b, 1, cli_tokenizer_bytes(tok, ids[i], b, sizeof b), stdout);
+        }
+        fflush(stdout);
+    }
     ptm_generate_options go;
     ptm_generate_options_init(&go);
     go.max_new_tokens = max_new;
