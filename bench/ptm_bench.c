@@ -103,6 +103,8 @@ static void warm_page_cache(const char *path)
     close(fd);
 }
 
+static const char *g_backend; /* --backend NAME (default: cpu) */
+
 /* ------------------------------------------------ the timing backend */
 
 enum { PHASE_OFF = 0, PHASE_PREFILL = 1, PHASE_DECODE = 2, NPHASE = 3 };
@@ -445,6 +447,7 @@ static int probe_child(ptm_context *ctx, const char *dir, const ptm_load_options
         ptm_exec_options eo;
         ptm_exec_options_init(&eo);
         eo.num_threads = threads;
+        eo.backend = g_backend;
         ptm_model *m;
         ptm_status s;
         if ((s = ptm_model_from_pretrained(ctx, dir, lo, &m)))
@@ -497,7 +500,7 @@ static void print_profile(FILE *f, int phase, double wall, int nfwd)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: ptm_bench --model DIR [--dtype f32|bf16|f16|auto] [--threads N|0] [--prefill 128]\n"
+    fprintf(stderr, "usage: ptm_bench --model DIR [--backend NAME] [--dtype f32|bf16|f16|auto] [--threads N|0] [--prefill 128]\n"
                     "                 [--decode 64] [--reps 5] [--decode-reps 3] [--loads 3] [--profile]\n"
                     "                 [--json FILE]\n");
     exit(2);
@@ -522,6 +525,8 @@ int main(int argc, char **argv)
             model_dir = v;
         else if (!strcmp(a, "--json"))
             json = v;
+        else if (!strcmp(a, "--backend"))
+            g_backend = v;
         else if (!strcmp(a, "--dtype"))
             dtype_name = v;
         else if (!strcmp(a, "--threads"))
@@ -569,6 +574,7 @@ int main(int argc, char **argv)
     lo.dtype = want;
     ptm_exec_options eo;
     ptm_exec_options_init(&eo);
+    eo.backend = g_backend;
     runner r = {0};
     r.T = T;
     r.ndec = ndec;
@@ -693,7 +699,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "ptm_bench: %s: %s\n", json, strerror(errno));
         return 1;
     }
-    fprintf(f, "{\n  \"impl\": \"ptm\",\n  \"ptm_version\": \"%s\",\n  \"model\": \"%s\",\n", ptm_version(),
+    fprintf(f, "{\n  \"backend\": \"%s\",\n", g_backend ? g_backend : "cpu");
+    fprintf(f, "  \"impl\": \"ptm\",\n  \"ptm_version\": \"%s\",\n  \"model\": \"%s\",\n", ptm_version(),
             model_dir);
     fprintf(f, "  \"dtype\": \"%s\",\n  \"default_threads\": %d,\n", ptm_dtype_name(ptm_model_dtype(m)),
             default_threads);

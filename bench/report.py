@@ -244,7 +244,37 @@ def main():
         print()
         print("where ptm's time goes (cpu-timed pass: every op timed around the cpu backend)")
         print("\n".join(lines))
+    vulkan_section(res, R)
     return 0
+
+
+def vulkan_section(res, R):
+    """The Vulkan column: ptm on the vulkan backend next to ptm on cpu."""
+    V = {dt: load(os.path.join(res, "ptm-vulkan-%s.json" % dt)) for dt in ("f32", "bf16")}
+    if not any(V.values()):
+        print("\nvulkan: not run (no Vulkan device, or --no-vulkan)")
+        return
+    dev = ""
+    try:
+        dev = open(os.path.join(res, "vulkan-device.txt")).read().strip()
+    except OSError:
+        pass
+    print("\nvulkan column (%s; one prefill, 8 decode steps; on lavapipe it only shows that it runs)" % (dev or "?"))
+    print("%-22s%14s%14s%14s%14s" % ("", "vulkan f32", "cpu f32", "vulkan bf16", "cpu bf16"))
+
+    def cell(r, key, f):
+        v = get(r, key)
+        return f(v) if v is not None else "-"
+    rows = [("load-to-ready", "load_s", fmt_ms), ("prefill 128 tokens", "prefill_s", fmt_ms),
+            ("decode (tok/s)", "decode_tok_s", lambda v: "%.2f" % v)]
+    for label, key, f in rows:
+        print("%-22s%14s%14s%14s%14s" % (label, cell(V["f32"], key, f), cell(R["ptm-f32"], key, f),
+                                         cell(V["bf16"], key, f), cell(R["ptm-bf16"], key, f)))
+    for dt in ("f32", "bf16"):
+        a, b = get(V[dt], "greedy_tokens"), get(R["ptm-" + dt], "greedy_tokens")
+        if a and b:
+            n = min(len(a), len(b))
+            print("  greedy tokens %s: vulkan and cpu agree on %d of %d" % (dt, sum(x == y for x, y in zip(a[:n], b[:n])), n))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@
 #   --build DIR    the project's build tree (default build/; configured if absent)
 #   --quick        fewer repetitions (a smoke run; figures are noisier)
 #   --no-profile   skip ptm's per-op timing pass
+#   --no-vulkan    skip the Vulkan column (run when `ptm plugins -v` lists a
+#                  vulkan device; on lavapipe it only shows that it runs)
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +19,7 @@ DIR=/tmp/ptm-bench
 BUILD=$ROOT/build
 PY=${PYTHON:-/usr/bin/python3}
 PROFILE=--profile
+VULKAN=1
 REPS="--reps 7 --decode-reps 5 --loads 5"
 while [ $# -gt 0 ]; do
     case $1 in
@@ -24,6 +27,7 @@ while [ $# -gt 0 ]; do
     --build) BUILD=$2; shift 2 ;;
     --quick) REPS="--reps 2 --decode-reps 1 --loads 2"; shift ;;
     --no-profile) PROFILE=; shift ;;
+    --no-vulkan) VULKAN=0; shift ;;
     -h|--help) sed -n '3,13p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -66,6 +70,17 @@ for dt in f32 bf16; do
     echo "torch $dt ..." >&2
     "$PY" "$ROOT/bench/torch_bench.py" --model "$DIR/gpt2-$dt" $REPS --json "$RES/torch-$dt.json"
 done
+
+# --- Vulkan: one prefill and 8 decode steps per dtype (lavapipe is ~40x slower than the CPU)
+if [ "$VULKAN" = 1 ] && "$BUILD/bin/ptm" plugins -v 2>/dev/null | grep -q '^    vulkan:0 '; then
+    for dt in f32 bf16; do
+        case $dt in f32) PDT=f32 ;; bf16) PDT=auto ;; esac
+        echo "ptm vulkan $dt ..." >&2
+        "$BIN/ptm_bench" --model "$DIR/gpt2-$dt" --backend vulkan --dtype $PDT --threads 1 --decode 8 \
+            --reps 1 --decode-reps 1 --loads 1 --json "$RES/ptm-vulkan-$dt.json" || echo "ptm vulkan $dt failed" >&2
+    done
+    "$BUILD/bin/ptm" plugins -v | sed -n 's/^    \(vulkan:0 .*\)/\1/p' >"$RES/vulkan-device.txt"
+fi
 
 echo "limits again ..." >&2
 "$BIN/ptm_limits" >"$RES/limits-end.json"
