@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
     --quick) REPS="--reps 2 --decode-reps 1 --loads 2"; shift ;;
     --no-profile) PROFILE=; shift ;;
     --no-vulkan) VULKAN=0; shift ;;
-    -h|--help) sed -n '3,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '3,15p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
