@@ -17,50 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-const ptm_plugin *ptm_plugin_entry(void);
+#include "fuzz_common.h"
 
-static ptm_context *ctx;
-static const ptm_format *fmt;
-static char in_path[128], out_path[128], out2_path[128];
-
-static void cleanup(void)
-{
-    unlink(in_path);
-    unlink(out_path);
-    unlink(out2_path);
-}
-
-static void die(const char *what)
-{
-    fprintf(stderr, "fuzz_h5: %s: %s\n", what, ptm_last_error());
-    abort();
-}
-
-static void setup(void)
-{
-    ptm_context_options o;
-    ptm_context_options_init(&o);
-    o.ignore_env = 1;
-    o.skip_install_dir = 1;
-    if (ptm_context_new(&o, &ctx) != PTM_OK || ptm_context_register_plugin(ctx, ptm_plugin_entry()) != PTM_OK)
-        die("setup");
-    fmt = ptm_context_find_format(ctx, "h5");
-    if (!fmt)
-        die("no h5 format");
-    struct stat st;
-    const char *dir = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp";
-    snprintf(in_path, sizeof in_path, "%s/fuzz_h5_%d_in.h5", dir, (int)getpid());
-    snprintf(out_path, sizeof out_path, "%s/fuzz_h5_%d_out.h5", dir, (int)getpid());
-    snprintf(out2_path, sizeof out2_path, "%s/fuzz_h5_%d_out2.h5", dir, (int)getpid());
-    atexit(cleanup);
-}
-
-static void write_file(const char *path, const uint8_t *data, size_t size)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0)
-        die("cannot write the input file");
-}
+static void setup(void) { fz_setup("fuzz_h5", "h5", "fuzz_h5", ".h5"); }
 
 /* Open `path`, load everything into a new state dict. */
 static ptm_state_dict *load_all(const char *path, void **src_out)

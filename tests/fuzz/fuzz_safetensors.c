@@ -15,66 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-const ptm_plugin *ptm_plugin_entry(void);
+#include "fuzz_common.h"
 
-static ptm_context *ctx;
-static const ptm_format *fmt;
-static char in_path[128], out_path[128], out2_path[128];
-
-static void cleanup(void)
-{
-    unlink(in_path);
-    unlink(out_path);
-    unlink(out2_path);
-}
-
-static void die(const char *what)
-{
-    fprintf(stderr, "fuzz_safetensors: %s: %s\n", what, ptm_last_error());
-    abort();
-}
-
-static void setup(void)
-{
-    ptm_context_options o;
-    ptm_context_options_init(&o);
-    o.ignore_env = 1;
-    o.skip_install_dir = 1;
-    if (ptm_context_new(&o, &ctx) != PTM_OK || ptm_context_register_plugin(ctx, ptm_plugin_entry()) != PTM_OK)
-        die("setup");
-    fmt = ptm_context_find_format(ctx, "safetensors");
-    if (!fmt)
-        die("no safetensors format");
-    struct stat st;
-    const char *dir = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp";
-    snprintf(in_path, sizeof in_path, "%s/fuzz_st_%d_in.safetensors", dir, (int)getpid());
-    snprintf(out_path, sizeof out_path, "%s/fuzz_st_%d_out.safetensors", dir, (int)getpid());
-    snprintf(out2_path, sizeof out2_path, "%s/fuzz_st_%d_out2.safetensors", dir, (int)getpid());
-    atexit(cleanup);
-}
-
-static void write_file(const char *path, const uint8_t *data, size_t size)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0)
-        die("cannot write the input file");
-}
-
-static unsigned char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        die("cannot read back");
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc((size_t)n + 1);
-    if (!p || fread(p, 1, (size_t)n, f) != (size_t)n)
-        die("cannot read back");
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
+static void setup(void) { fz_setup("fuzz_safetensors", "safetensors", "fuzz_st", ".safetensors"); }
 
 static const char *const md[] = {"format", "pt", NULL};
 

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* fuzz_common.h - the harness the format fuzz targets share: a context with
+ * only the plugin under test (linked in, registered in-process), temporary
+ * file paths on /dev/shm (else /tmp) removed at exit, and file helpers.
+ * Include once, from the target's .c file, then call fz_setup. */
+#ifndef PTM_FUZZ_COMMON_H
+#define PTM_FUZZ_COMMON_H
+
+#include <ptm/ptm.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const ptm_plugin *ptm_plugin_entry(void);
+
+static ptm_context *ctx;
+static const ptm_format *fmt;
+static char in_path[160], out_path[160], out2_path[160];
+static const char *fz_name = "fuzz";
+
+static void fz_cleanup(void)
+{
+    unlink(in_path);
+    unlink(out_path);
+    unlink(out2_path);
+}
+
+/* A harness failure (not a finding in the input): stop loudly. */
+static inline void die(const char *what)
+{
+    fprintf(stderr, "%s: %s: %s\n", fz_name, what, ptm_last_error());
+    abort();
+}
+
+/* Context with the plugin registered in-process, format `format`, temp
+ * paths "<dir>/<tag>_<pid>_{in,out,out2}<ext>". */
+static inline void fz_setup(const char *name, const char *format, const char *tag, const char *ext)
+{
+    fz_name = name;
+    ptm_context_options o;
+    ptm_context_options_init(&o);
+    o.ignore_env = 1;
+    o.skip_install_dir = 1;
+    if (ptm_context_new(&o, &ctx) != PTM_OK || ptm_context_register_plugin(ctx, ptm_plugin_entry()) != PTM_OK)
+        die("setup");
+    fmt = ptm_context_find_format(ctx, format);
+    if (!fmt)
+        die("the format is not registered");
+    struct stat st;
+    const char *dir = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp";
+    snprintf(in_path, sizeof in_path, "%s/%s_%d_in%s", dir, tag, (int)getpid(), ext);
+    snprintf(out_path, sizeof out_path, "%s/%s_%d_out%s", dir, tag, (int)getpid(), ext);
+    snprintf(out2_path, sizeof out2_path, "%s/%s_%d_out2%s", dir, tag, (int)getpid(), ext);
+    atexit(fz_cleanup);
+}
+
+static inline void write_file(const char *path, const uint8_t *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0)
+        die("cannot write the input file");
+}
+
+/* The whole file, malloc'd. */
+static inline unsigned char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        die("cannot read back");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!p || fread(p, 1, (size_t)n, f) != (size_t)n)
+        die("cannot read back");
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+#endif
