@@ -81,4 +81,56 @@ static inline unsigned char *read_file(const char *path, size_t *len)
     return p;
 }
 
+/* Open `path` with the format and load every tensor into a new state dict,
+ * checking each against its info and reading every byte (so ASan sees any
+ * out-of-bounds view).  NULL if the file is refused.  meta_key: a metadata
+ * key to look up (NULL: none).  unique: die on two tensors with one name.
+ * skip_huge: skip tensors whose load reports NOMEM/OVERFLOW (declared huge
+ * but valid).  keep_src: receives the open source (the caller closes it);
+ * NULL closes it here (tensors stay valid). */
+static inline ptm_state_dict *fz_load_all(const char *path, const char *meta_key, int unique, int skip_huge,
+                                          void **keep_src)
+{
+    void *src = NULL;
+    if (fmt->open(path, &src) != PTM_OK)
+        return NULL;
+    ptm_state_dict *sd = NULL;
+    if (ptm_state_dict_new(&sd) != PTM_OK)
+        die("state dict");
+    size_t n = fmt->count(src);
+    for (size_t i = 0; i < n; i++) {
+        ptm_tensor_info ti;
+        ptm_tensor *t = NULL;
+        if (fmt->info(src, i, &ti) != PTM_OK)
+            die("info of an accepted file failed");
+        ptm_status s = fmt->load(src, i, &t);
+        if (skip_huge && (s == PTM_ERR_NOMEM || s == PTM_ERR_OVERFLOW))
+            continue;
+        if (s != PTM_OK)
+            die("load of an accepted file failed");
+        if (ptm_tensor_dtype(t) != ti.dtype || ptm_tensor_ndim(t) != ti.ndim)
+            die("info and load disagree");
+        for (int d = 0; d < ti.ndim; d++)
+            if (ptm_tensor_dim(t, d) != ti.shape[d])
+                die("info and load disagree on the shape");
+        const volatile unsigned char *b = ptm_tensor_data(t);
+        unsigned sum = 0;
+        for (size_t k = 0; k < ptm_tensor_nbytes(t); k++)
+            sum += b[k];
+        (void)sum;
+        if (unique && ptm_state_dict_get(sd, ti.name))
+            die("two tensors with one name");
+        if (ptm_state_dict_set(sd, ti.name, t) != PTM_OK)
+            die("state dict set");
+        ptm_tensor_release(t);
+    }
+    if (meta_key && fmt->metadata)
+        (void)fmt->metadata(src, meta_key);
+    if (keep_src)
+        *keep_src = src;
+    else
+        fmt->close(src);
+    return sd;
+}
+
 #endif

@@ -21,43 +21,6 @@
 
 static void setup(void) { fz_setup("fuzz_h5", "h5", "fuzz_h5", ".h5"); }
 
-/* Open `path`, load everything into a new state dict. */
-static ptm_state_dict *load_all(const char *path, void **src_out)
-{
-    void *src = NULL;
-    if (fmt->open(path, &src) != PTM_OK)
-        return NULL;
-    ptm_state_dict *sd = NULL;
-    if (ptm_state_dict_new(&sd) != PTM_OK)
-        die("state dict");
-    size_t n = fmt->count(src);
-    for (size_t i = 0; i < n; i++) {
-        ptm_tensor_info ti;
-        ptm_tensor *t = NULL;
-        if (fmt->info(src, i, &ti) != PTM_OK || fmt->load(src, i, &t) != PTM_OK)
-            die("info/load of an accepted file failed");
-        if (ptm_tensor_dtype(t) != ti.dtype || ptm_tensor_ndim(t) != ti.ndim)
-            die("info and load disagree");
-        for (int d = 0; d < ti.ndim; d++)
-            if (ptm_tensor_dim(t, d) != ti.shape[d])
-                die("info and load disagree on the shape");
-        /* read every byte */
-        const volatile unsigned char *b = ptm_tensor_data(t);
-        unsigned sum = 0;
-        for (size_t k = 0; k < ptm_tensor_nbytes(t); k++)
-            sum += b[k];
-        (void)sum;
-        if (ptm_state_dict_get(sd, ti.name))
-            die("two tensors with one name");
-        if (ptm_state_dict_set(sd, ti.name, t) != PTM_OK)
-            die("state dict set");
-        ptm_tensor_release(t);
-    }
-    (void)fmt->metadata(src, "backend");
-    *src_out = src;
-    return sd;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!fmt)
@@ -69,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     void *src = NULL;
     ptm_clear_error();
-    ptm_state_dict *sd = load_all(in_path, &src);
+    ptm_state_dict *sd = fz_load_all(in_path, "backend", 1, 0, &src);
     if (!sd) {
         if (!strstr(ptm_last_error(), in_path))
             die("an error message does not name the file");
@@ -85,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (st != PTM_OK)
         die("saving an accepted file failed");
     void *src2 = NULL;
-    ptm_state_dict *sd2 = load_all(out_path, &src2);
+    ptm_state_dict *sd2 = fz_load_all(out_path, "backend", 1, 0, &src2);
     if (!sd2)
         die("the saved file does not open");
     if (ptm_state_dict_size(sd2) != ptm_state_dict_size(sd))

@@ -19,44 +19,6 @@
 
 static void setup(void) { fz_setup("fuzz_pytorch_zip", "pytorch", "fuzz_pt", ".bin"); }
 
-/* Open `path`, load everything into a new state dict (NULL if refused). */
-static ptm_state_dict *load_all(const char *path)
-{
-    void *src = NULL;
-    if (fmt->open(path, &src) != PTM_OK)
-        return NULL;
-    ptm_state_dict *sd = NULL;
-    if (ptm_state_dict_new(&sd) != PTM_OK)
-        die("state dict");
-    size_t n = fmt->count(src);
-    for (size_t i = 0; i < n; i++) {
-        ptm_tensor_info ti;
-        ptm_tensor *t = NULL;
-        if (fmt->info(src, i, &ti) != PTM_OK)
-            die("info of an accepted file failed");
-        ptm_status s = fmt->load(src, i, &t);
-        if (s == PTM_ERR_NOMEM || s == PTM_ERR_OVERFLOW) /* a huge declared (valid) tensor */
-            continue;
-        if (s != PTM_OK)
-            die("load of an accepted file failed");
-        if (ptm_tensor_dtype(t) != ti.dtype || ptm_tensor_ndim(t) != ti.ndim)
-            die("info and load disagree");
-        for (int d = 0; d < ti.ndim; d++)
-            if (ptm_tensor_dim(t, d) != ti.shape[d])
-                die("info and load disagree on the shape");
-        const volatile unsigned char *b = ptm_tensor_data(t);
-        unsigned sum = 0;
-        for (size_t k = 0; k < ptm_tensor_nbytes(t); k++)
-            sum += b[k];
-        (void)sum;
-        if (ptm_state_dict_set(sd, ti.name, t) != PTM_OK)
-            die("state dict set");
-        ptm_tensor_release(t);
-    }
-    fmt->close(src);
-    return sd;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!fmt)
@@ -66,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (score < 0 || score > 100)
         die("probe out of range");
     ptm_clear_error();
-    ptm_state_dict *sd = load_all(in_path);
+    ptm_state_dict *sd = fz_load_all(in_path, NULL, 0, 1, NULL);
     if (!sd) {
         if (!strstr(ptm_last_error(), in_path))
             die("an error message does not name the file");
@@ -78,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (total < (64u << 20)) {
         if (fmt->save(out_path, sd, NULL) != PTM_OK)
             die("saving an accepted file failed");
-        ptm_state_dict *sd2 = load_all(out_path);
+        ptm_state_dict *sd2 = fz_load_all(out_path, NULL, 0, 1, NULL);
         if (!sd2)
             die("the saved file does not open");
         if (ptm_state_dict_size(sd2) != ptm_state_dict_size(sd))
