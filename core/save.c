@@ -43,10 +43,13 @@ static ptm_status make_dirs(const char *dir)
 /* The state dict to write: persistent, untied entries; names sharing memory
  * (without a declared tie) are written once under the first name, as
  * transformers' save_pretrained does. */
-static ptm_status saved_state_dict(const ptm_model *m, ptm_state_dict **out)
+static ptm_status saved_state_dict(const ptm_model *m, ptm_state_dict **out, int **roles_out)
 {
     ptm_state_dict *sd;
     ptm_status s = ptm_state_dict_new(&sd);
+    int *roles = malloc((m->decls->n ? m->decls->n : 1) * sizeof *roles); /* role of each saved entry */
+    if (!s && !roles)
+        s = ptm_error(PTM_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < m->decls->n && !s; i++) {
         const ptm_param_decl *d = &m->decls->items[i];
         if (d->tied_to || (d->flags & PTM_PARAM_NON_PERSISTENT))
@@ -59,13 +62,16 @@ static ptm_status saved_state_dict(const ptm_model *m, ptm_state_dict **out)
             ptm_log(PTM_LOG_INFO, "%s shares memory with an earlier tensor; saved once", d->name);
             continue;
         }
+        roles[ptm_state_dict_size(sd)] = (int)d->role;
         s = ptm_state_dict_set(sd, d->name, t);
     }
     if (s) {
         ptm_state_dict_free(sd);
+        free(roles);
         return s;
     }
     *out = sd;
+    *roles_out = roles;
     return PTM_OK;
 }
 
@@ -90,6 +96,7 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
 
     ptm_config *cfg = NULL;
     ptm_state_dict *sd = NULL;
+    int *roles = NULL;
     char *cfg_path = ptm__path_join(dir, "config.json");
     char *w_path = ptm__path_join(dir, fmt->weight_names[0]);
     char *cfg_tmp = ptm__asprintf("%s/.config.json.tmp.%ld", dir, (long)getpid());
@@ -104,7 +111,7 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
         (s = ptm_config_set_string(cfg, "torch_dtype", ptm_dtype_torch_name(m->dtype))) ||
         (s = ptm_config_to_json(cfg, &text)))
         goto done;
-    if ((s = saved_state_dict(m, &sd)))
+    if ((s = saved_state_dict(m, &sd, &roles)))
         goto done;
     static const char *const meta[] = {"format", "pt", NULL};
     if (PTM__HAS(fmt, ptm_format, save_model) && fmt->save_model) {
@@ -115,20 +122,8 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
         info.model_type = m->arch->model_type;
         info.class_name = m->class_name;
         info.base_model_prefix = m->arch->base_model_prefix ? m->arch->base_model_prefix : "";
-        size_t n = ptm_state_dict_size(sd);
-        int *roles = malloc((n ? n : 1) * sizeof *roles);
-        if (!roles) {
-            s = ptm_error(PTM_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        for (size_t i = 0; i < n; i++) {
-            size_t k;
-            roles[i] = ptm__param_list_find(m->decls, ptm_state_dict_name(sd, i), &k) == PTM_OK
-                           ? (int)m->decls->items[k].role : PTM_ROLE_OTHER;
-        }
         info.roles = roles;
         s = fmt->save_model(w_tmp, sd, &info);
-        free(roles);
     } else {
         s = fmt->save(w_tmp, sd, meta);
     }
@@ -155,6 +150,7 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
     }
 done:
     free(text);
+    free(roles);
     ptm_config_free(cfg);
     ptm_state_dict_free(sd);
     free(cfg_path);
