@@ -379,6 +379,7 @@ static ptm_tensor *forward(runner *r, const ptm_tensor *ids)
     a.input_ids = ids;
     a.use_cache = 1;
     a.cache_capacity = r->T + r->ndec;
+    a.logits_to_keep = 1; /* as generate: only the last position's logits */
     ptm_tensor *out = NULL;
     ptm_status s = ptm_model_forward(r->m, r->ex, &a, &out);
     if (s)

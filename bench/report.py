@@ -53,14 +53,17 @@ def decode_bytes(c, elem, T, ndec):
 
 def prefill_bound(c, T, limits):
     """Seconds of the prefill's GEMMs at OpenBLAS's measured rate for each
-    shape, attention (4*T*T*d per layer, unmasked) at the c_fc rate; and the
+    shape, the LM head for one position, attention (4*T*T*d per layer, unmasked) at the c_fc rate; and the
     FLOPs."""
     rate = {s["what"]: s["gflops"] * 1e9 for s in limits["sgemm"]}
     d, inner, V, L = c["d"], c["inner"], c["V"], c["L"]
     per_layer = [("c_attn", 2 * T * d * 3 * d), ("attn.c_proj", 2 * T * d * d), ("c_fc", 2 * T * d * inner),
                  ("mlp.c_proj", 2 * T * inner * d), ("c_fc", 4 * T * T * d)]
-    sec = sum(L * f / rate[w] for w, f in per_layer) + 2 * T * d * V / rate["lm_head"]
-    flops = sum(L * f for _, f in per_layer) + 2 * T * d * V
+    # The LM head runs for the last position only (logits_to_keep = 1): a
+    # matrix-vector product bound by reading the f32 head at the bandwidth.
+    head = max(2 * d * V / rate["lm_head"], 4 * d * V / (best_bw(limits) * 1e9))
+    sec = sum(L * f / rate[w] for w, f in per_layer) + head
+    flops = sum(L * f for _, f in per_layer) + 2 * d * V
     return sec, flops
 
 

@@ -150,8 +150,10 @@ class GPT2LMHead(torch.nn.Module):
             m = F.layer_norm(h, (d,), blk.ln_2_w, blk.ln_2_b, self.eps)
             m = F.gelu(torch.addmm(blk.c_fc_b, m.view(-1, d), blk.c_fc_w), approximate="tanh")
             h = h + torch.addmm(blk.mlp_proj_b, m, blk.mlp_proj_w).view(B, T, d)
-        h = F.layer_norm(h, (d,), self.ln_f_w, self.ln_f_b, self.eps)
-        return F.linear(h, self.wte)  # logits [B, T, vocab]
+        # Only the last position's logits, as generate needs (transformers'
+        # logits_to_keep=1; ptm_bench passes the same).
+        h = F.layer_norm(h[:, -1:], (d,), self.ln_f_w, self.ln_f_b, self.eps)
+        return F.linear(h, self.wte)  # logits [B, 1, vocab]
 
 
 def load_model(folder):

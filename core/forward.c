@@ -25,6 +25,8 @@ ptm_status ptm_model_forward(const ptm_model *m, ptm_exec *ex, const ptm_forward
                              ptm_tensor_dim(a.attention_mask, 1) != past + T))
         return ptm_error(PTM_ERR_SHAPE, "attention_mask must be [%lld, %lld] (batch, cached + new positions)",
                          (long long)B, (long long)(past + T));
+    if (a.logits_to_keep < 0)
+        return ptm_error(PTM_ERR_INVALID_ARG, "logits_to_keep must be >= 0 (0 keeps every position)");
     if (a.position_ids && (ptm_tensor_dtype(a.position_ids) != PTM_I64 || ptm_tensor_ndim(a.position_ids) != 2 ||
                            ptm_tensor_dim(a.position_ids, 0) != B || ptm_tensor_dim(a.position_ids, 1) != T))
         return ptm_error(PTM_ERR_SHAPE, "position_ids must be a [%lld, %lld] I64 tensor", (long long)B, (long long)T);

@@ -374,6 +374,7 @@ ptm_status ptm_model_generate(const ptm_model *m, ptm_exec *ex, const ptm_tensor
     a.position_ids = g.prompt_pos;
     a.use_cache = 1;
     a.cache_capacity = W;
+    a.logits_to_keep = 1; /* only the last position picks the next token */
     while (!s && n < g.N && !stop) {
         ptm_tensor *logits = NULL, *mask_view = NULL;
         if (n > 0) { /* one new token per row, the mask one longer */

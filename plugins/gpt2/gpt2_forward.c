@@ -206,6 +206,27 @@ static ptm_status mlp_block(work *w, const gpt2 *g, const gpt2_layer *L)
     return PTM_OK;
 }
 
+/* The last K positions of every row of the final hidden state w->x
+ * [B, T, H], as [B, K, H]: a view when B is 1, else each row's tail copied
+ * into a new scratch tensor. */
+static ptm_status keep_last(work *w, int64_t K, ptm_tensor **out)
+{
+    size_t row = (size_t)w->H * sizeof(float);
+    if (w->B == 1)
+        return view(w, w->x, (size_t)(w->T - K) * row, 3, 1, K, w->H, 0, out);
+    ptm_tensor *dst;
+    ptm_status s = scratch(w->ex, PTM_F32, 3, w->B, K, w->H, 0, &dst);
+    for (int64_t b = 0; !s && b < w->B; b++) {
+        ptm_tensor *from, *to;
+        if (!(s = view(w, w->x, (size_t)(b * w->T + w->T - K) * row, 3, 1, K, w->H, 0, &from)) &&
+            !(s = view(w, dst, (size_t)(b * K) * row, 3, 1, K, w->H, 0, &to)))
+            s = ptm_op_copy(w->ex, from, to);
+    }
+    if (!s)
+        *out = dst;
+    return s;
+}
+
 ptm_status gpt2_forward(void *state, const ptm_model *model, ptm_exec *ex, const ptm_forward_args *args,
                         ptm_tensor **out)
 {
@@ -247,9 +268,12 @@ ptm_status gpt2_forward(void *state, const ptm_model *model, ptm_exec *ex, const
     if (!s)
         s = ptm_op_layer_norm(ex, w.h, g->lnf_w, g->lnf_b, (float)g->eps, w.x);
     if (!s && g->head && !args->output_hidden_states) {
-        ptm_tensor *logits;
-        if (!(s = scratch(ex, PTM_F32, 3, w.B, w.T, g->vocab, 0, &logits)) &&
-            !(s = ptm_op_matmul(ex, w.x, g->lm_head, NULL, 1, logits)))
+        ptm_tensor *logits, *x = w.x;
+        int64_t K = args->logits_to_keep > 0 && args->logits_to_keep < w.T ? args->logits_to_keep : w.T;
+        if (K < w.T)
+            s = keep_last(&w, K, &x);
+        if (!s && !(s = scratch(ex, PTM_F32, 3, w.B, K, g->vocab, 0, &logits)) &&
+            !(s = ptm_op_matmul(ex, x, g->lm_head, NULL, 1, logits)))
             *out = logits;
     } else if (!s) {
         *out = w.x;

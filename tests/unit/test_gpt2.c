@@ -326,6 +326,55 @@ TEST(logits)
     ptm_exec_free(one);
 }
 
+/* logits_to_keep = K: the logits of the last min(K, T) positions of each
+ * row, against the same positions of the torch reference (B > 1 takes the
+ * copying path, B = 1 the view). */
+TEST(logits_to_keep)
+{
+    for (size_t i = 0; i < NFIX; i++) {
+        const fixture *f = &FIX[i];
+        ptm_model *m = load_model(f, NULL);
+        ptm_config *e = expected(f);
+        CHECK(m && e);
+        int64_t B = m && e ? exp_int(e, "batch") : 0, T = B ? exp_int(e, "seq") : 0, V = B ? exp_int(e, "vocab") : 0;
+        ptm_tensor *ids = B ? read_ids(f, "input_ids.i64", B, T) : NULL;
+        float *want = ids ? read_f32(f, "logits.f32", (size_t)(B * T * V)) : NULL;
+        const int64_t keeps[] = {1, 2, T + 5};
+        for (size_t k = 0; want && k < sizeof keeps / sizeof keeps[0]; k++) {
+            ptm_forward_args a;
+            memset(&a, 0, sizeof a);
+            a.struct_size = sizeof a;
+            a.input_ids = ids;
+            a.logits_to_keep = keeps[k];
+            ptm_tensor *out = NULL;
+            CHECK_OK(ptm_model_forward(m, ex, &a, &out));
+            int64_t K = keeps[k] < T ? keeps[k] : T;
+            CHECK(out && ptm_tensor_ndim(out) == 3 && ptm_tensor_dim(out, 0) == B && ptm_tensor_dim(out, 1) == K &&
+                  ptm_tensor_dim(out, 2) == V);
+            if (!out || ptm_tensor_dim(out, 1) != K)
+                continue;
+            const float *got = ptm_tensor_data(out);
+            double d = 0;
+            for (int64_t b = 0; b < B; b++)
+                d = fmax(d, maxdiff(got + b * K * V, want + (b * T + T - K) * V, 1, K, V, NULL));
+            printf("  keep %-3lld %-12s max abs diff %.3g\n", (long long)keeps[k], f->name, d);
+            CHECK(d <= tol_of(f));
+        }
+        ptm_forward_args bad;
+        memset(&bad, 0, sizeof bad);
+        bad.struct_size = sizeof bad;
+        bad.input_ids = ids;
+        bad.logits_to_keep = -1;
+        ptm_tensor *out = NULL;
+        if (ids)
+            CHECK(ptm_model_forward(m, ex, &bad, &out) == PTM_ERR_INVALID_ARG);
+        free(want);
+        ptm_tensor_release(ids);
+        ptm_config_free(e);
+        ptm_model_free(m);
+    }
+}
+
 /* The mask in another dtype that ptm_forward_args accepts. */
 static ptm_tensor *mask_as(const ptm_tensor *mask, ptm_dtype dt)
 {
@@ -706,6 +755,7 @@ int main(void)
         return 1;
     ex = make_exec(0); /* without it every forward check fails; loading is still checked */
     RUN(logits);
+    RUN(logits_to_keep);
     RUN(padded_batch);
     RUN(greedy_forward);
     RUN(generate);

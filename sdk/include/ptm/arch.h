@@ -37,6 +37,12 @@ typedef struct ptm_forward_args {
     /* With use_cache: positions to reserve in the cache when it is first
      * allocated (prompt + new tokens); 0 = the model's maximum. */
     int64_t cache_capacity;
+    /* transformers' logits_to_keep: 0 = logits for every position; N > 0 =
+     * only for the last N positions of each row (*out is then [B, min(N, T),
+     * vocab]).  generate passes 1: the prompt's other logits are never
+     * needed, which saves the LM head's matmul over them and its memory.
+     * Ignored when the hidden state is returned. */
+    int64_t logits_to_keep;
 } ptm_forward_args;
 
 /* What a parameter is for. */
