@@ -46,10 +46,12 @@ ptm_status ptm_hub_download(ptm_context *ctx, const char *repo_id, const char *f
     return s;
 }
 
-/* Fetch one candidate: PTM_OK (*path set), 1 when the repo does not have
- * it (EntryNotFound; offline: not cached), else an error. */
+/* Fetch one candidate: PTM_OK with *path set, or with *absent = 1 when the
+ * repo does not have it (EntryNotFound) or it cannot be had (offline or
+ * unreachable, and not cached: *offline_msg keeps the first such message,
+ * as transformers tries the next candidate then); else an error. */
 static ptm_status try_fetch(ptm__hub *h, const ptm_hub_options *o, const char *repo_id, const char *name,
-                            char **path, int *absent)
+                            char **path, int *absent, char **offline_msg)
 {
     *absent = 0;
     char *f = in_subfolder(o, name);
@@ -57,7 +59,9 @@ static ptm_status try_fetch(ptm__hub *h, const ptm_hub_options *o, const char *r
         return ptm_error(PTM_ERR_NOMEM, "out of memory");
     ptm_status s = ptm__hub_fetch(h, repo_id, f, path);
     free(f);
-    if (s == PTM_ERR_ENTRY_NOT_FOUND || (s == PTM_ERR_OFFLINE && (h->local_only || h->offline))) {
+    if (s == PTM_ERR_OFFLINE && offline_msg && !*offline_msg)
+        *offline_msg = ptm__strdup(ptm_last_error());
+    if (s == PTM_ERR_ENTRY_NOT_FOUND || s == PTM_ERR_OFFLINE) {
         *absent = 1;
         ptm_clear_error();
         return PTM_OK;
@@ -82,7 +86,7 @@ ptm_status ptm_hub_snapshot_for_load(ptm_context *ctx, const char *repo_id, cons
     ptm_status s = ptm__hub_setup(&h, opts);
     if (s)
         return s;
-    char *cfg = NULL, *weights = NULL, *dir = NULL;
+    char *cfg = NULL, *weights = NULL, *dir = NULL, *offline_msg = NULL;
     char **shards = NULL;
     size_t nshards = 0;
     int absent;
@@ -101,7 +105,7 @@ ptm_status ptm_hub_snapshot_for_load(ptm_context *ctx, const char *repo_id, cons
     for (i = 0; i < n; i++) {
         if ((c[i].needs == 1 && !from_tf) || (c[i].needs == 2 && !from_flax))
             continue;
-        if ((s = try_fetch(&h, opts, repo_id, c[i].name, &weights, &absent)))
+        if ((s = try_fetch(&h, opts, repo_id, c[i].name, &weights, &absent, &offline_msg)))
             goto done;
         if (!absent)
             break;
@@ -110,14 +114,16 @@ ptm_status ptm_hub_snapshot_for_load(ptm_context *ctx, const char *repo_id, cons
         const char *how = h.local_only || h.offline ? "in the cache" : "in the repository";
         int tf = 0, flax = 0;
         char *p = NULL;
-        if (!from_tf && !try_fetch(&h, opts, repo_id, "tf_model.h5", &p, &absent) && !absent)
+        if (!from_tf && !try_fetch(&h, opts, repo_id, "tf_model.h5", &p, &absent, NULL) && !absent)
             tf = 1;
         free(p);
         p = NULL;
-        if (!tf && !from_flax && !try_fetch(&h, opts, repo_id, "flax_model.msgpack", &p, &absent) && !absent)
+        if (!tf && !from_flax && !try_fetch(&h, opts, repo_id, "flax_model.msgpack", &p, &absent, NULL) && !absent)
             flax = 1;
         free(p);
-        if (tf || flax)
+        if (offline_msg)
+            s = ptm_error(PTM_ERR_OFFLINE, "%s: no weights file could be had: %s", repo_id, offline_msg);
+        else if (tf || flax)
             s = ptm_error(PTM_ERR_ENTRY_NOT_FOUND,
                           "%s: holds only a %s checkpoint (%s); load it with %s", repo_id, tf ? "TensorFlow" : "Flax",
                           tf ? "tf_model.h5" : "flax_model.msgpack", tf ? "--from-tf / from_tf" : "--from-flax / from_flax");
@@ -151,6 +157,7 @@ done:
     free(cfg);
     free(weights);
     free(dir);
+    free(offline_msg);
     ptm__hub_teardown(&h);
     return s;
 }

@@ -170,13 +170,14 @@ typedef struct prog {
     uint64_t base;
     int64_t size;
     int too_big;
+    const ptm__hub_response *rs; /* range_ignored: the body restarts at 0 */
 } prog;
 
 static int on_progress(void *ud, uint64_t now, uint64_t total)
 {
     prog *p = ud;
     (void)total;
-    uint64_t done = p->base + now;
+    uint64_t done = (p->rs->range_ignored ? 0 : p->base) + now;
     if (p->size >= 0 && done > (uint64_t)p->size) {
         p->too_big = 1;
         return 1;
@@ -229,7 +230,8 @@ static ptm_status download_blob(ptm__hub *h, const meta *m, const char *blob, co
         if (have == m->size && have > 0)
             break; /* a previous run had got everything */
         snprintf(range, sizeof range, "%lld-", (long long)have);
-        prog p = {h, filename, (uint64_t)have, m->size, 0};
+        ptm__hub_response rs;
+        prog p = {h, filename, (uint64_t)have, m->size, 0, &rs};
         ptm__hub_request rq;
         ptm__hub_request_init(&rq, "GET", m->location);
         rq.token = h->token;
@@ -242,7 +244,6 @@ static ptm_status download_blob(ptm__hub *h, const meta *m, const char *blob, co
         rq.range = have > 0 ? range : NULL;
         rq.progress = on_progress;
         rq.progress_user = &p;
-        ptm__hub_response rs;
         s = ptm__hub_request_do(&rq, &rs);
         int64_t now = fd_size(fd);
         if (p.too_big) {
