@@ -216,6 +216,7 @@ static ptm_status download_blob(ptm__hub *h, const meta *m, const char *blob, co
         return s;
     }
     ptm_status s = PTM_OK;
+    int drop = 0; /* delete the temp file on failure (it is not a prefix of the blob) */
     int64_t have = fd_size(fd);
     if (have < 0 || have > m->size) { /* not a prefix of this blob */
         if (ftruncate(fd, 0) != 0) {
@@ -224,7 +225,7 @@ static ptm_status download_blob(ptm__hub *h, const meta *m, const char *blob, co
         }
         have = 0;
     }
-    int max = ptm__hub_max_retries(), stalls = 0, http_retries = 0, drop = 0;
+    int max = ptm__hub_max_retries(), stalls = 0, http_retries = 0;
     for (;;) {
         char range[32];
         if (have == m->size && have > 0)
