@@ -541,7 +541,28 @@ def api_refs(req, m):
                         "converts": []})
 
 
+def echo(req, m):
+    """Test helper on both ports: describes the request it got."""
+    body = req.read_body() if req.command not in ("GET", "HEAD") else b""
+    req.send_json(200, {"method": req.command, "path": req.path, "port": req.port_kind, "body_len": len(body),
+                        "body_sha256": sha256(body), "auth": req.headers.get("Authorization") is not None,
+                        "range": req.headers.get("Range"), "user_agent": req.headers.get("User-Agent")},
+                  {"X-Echo": "1", "ETag": '"echo-etag"'})
+
+
+def redirect(req, m):
+    """Test helper: /_redirect/<code>?to=<absolute or relative URL>."""
+    if req.command not in ("GET", "HEAD"):
+        req.read_body()
+    to = urllib.parse.parse_qs(urllib.parse.urlsplit(req.path).query)["to"][0]
+    req.send(int(m.group("code")), b"moved", {"Location": to, "X-Hop": "1"}, req.command == "HEAD")
+
+
 def register_download_routes(srv):
+    for port in ("hub", "cdn"):
+        for method in ("GET", "POST", "PUT"):
+            srv.add_route(method, r"/_echo(?:/.*)?", echo, port=port)
+            srv.add_route(method, r"/_redirect/(?P<code>\d{3})", redirect, port=port)
     for prefix in ("", "/datasets", "/spaces"):
         srv.add_route("GET", prefix + "/" + REPO + r"/resolve/(?P<rev>[^/]+)/(?P<path>.+)", resolve_file)
     srv.add_route("GET", r"/api/models/" + REPO + r"/revision/(?P<rev>[^/]+)", api_revision)

@@ -431,7 +431,16 @@ def case_revisions(e):
     check(rc == 0 and "/models--org--oldname/snapshots/" in out, "renamed repo followed (relative 307)")
 
 
-CASES = {"download": case_download, "auth": case_auth, "errors": case_errors, "python_cache": case_python_cache,
+def case_http(e):
+    """The C request helper (test_hub_http, passed as the binary) against
+    the server's /_echo and /_redirect routes."""
+    p = subprocess.run([PTM, e.srv.endpoint, e.srv.cdn], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=120, env=dict(os.environ, no_proxy="*", NO_PROXY="*"))
+    sys.stdout.write(p.stdout.decode())
+    check(p.returncode == 0, "test_hub_http against the loopback server")
+
+
+CASES = {"http": case_http, "download": case_download, "auth": case_auth, "errors": case_errors, "python_cache": case_python_cache,
          "resume": case_resume, "corrupt": case_corrupt, "timeout": case_timeout, "concurrent": case_concurrent,
          "revisions": case_revisions}
 
