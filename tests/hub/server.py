@@ -27,10 +27,15 @@ Fault switches (each may name a "path" it applies to; * = any):
   slow        {"path", "seconds"}   sleep before answering
   fail        {"path", "status", "count"}  answer `status` count times first
 
-Extension: the store (RepoStore) and the route table (Server.add_route) are
-public.  A module upload.py next to this file, if present, is imported and
-its register(server) is called, so the upload side (create repo, preupload,
-LFS batch, storage PUT, commit) can live there.
+Extension: the store (RepoStore: create_repo, commit, tag, resolve, blobs,
+tokens) and the route table (Server.add_route(method, regex, handler,
+port="hub"|"cdn"); a GET route also answers HEAD) are public; handlers get
+the request object (token(), read_body(), send(), send_json(), hub_error(),
+send_file(), ctx = the Server) and the regex match.  A module upload.py next
+to this file, if present, is imported and its register(server) is called, so
+the upload side (create repo, preupload, LFS batch, storage PUT on the "cdn"
+port, commit) can live there.  Test helper routes on both ports: /_echo
+(describes the request) and /_redirect/<code>?to=URL.
 
 Run standalone: server.py [--fixture repos.json] [--ports-file F]; prints
 {"hub": port, "cdn": port} as one JSON line on stdout (and into F)."""
@@ -180,12 +185,12 @@ class Server:
         self.hub_port = self.cdn_port = None
         self._servers = []
         register_download_routes(self)
-        try:
-            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-            import upload  # noqa: F401  (the push side, when present)
+        here = os.path.dirname(os.path.abspath(__file__))
+        if os.path.exists(os.path.join(here, "upload.py")):  # the push side, when present
+            if here not in sys.path:
+                sys.path.insert(0, here)
+            import upload
             upload.register(self)
-        except ImportError:
-            pass
 
     def add_route(self, method, pattern, handler, port="hub"):
         """handler(req, match): req is the request handler (see Handler's

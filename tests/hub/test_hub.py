@@ -239,6 +239,7 @@ def case_auth(e):
           "no Authorization reached the CDN port (%d CDN requests)" % len(cdn))
     check(hub and all(r.get("auth") for r in hub), "every Hub request carried the token")
     check(not grep_cache(c, TOKEN), "the token appears in no cache file or name")
+    check(TOKEN not in err and TOKEN not in out, "the token is not printed")
     # a token file under HF_HOME
     home = os.path.join(WORK, "hf_home_tok")
     os.makedirs(home, exist_ok=True)
