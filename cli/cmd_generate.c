@@ -143,7 +143,9 @@ int cmd_generate(int argc, char **argv)
     cli_tokenizer *tok = NULL;
     const char *why = NULL;
     ptm_tensor *input = NULL, *out = NULL;
-    cli_tokenizer_open(model, &tok, &why);
+    /* The tokenizer files sit beside the weights: in the model folder, or
+     * in the Hub snapshot folder when MODEL is a repo id. */
+    cli_tokenizer_open(ptm_model_file_count(m) ? ptm_model_file(m, 0) : model, &tok, &why);
     if (prompt && !tok) {
         fprintf(stderr, "ptm generate: --prompt needs a supported tokenizer, but %s has none (%s); use --ids\n", model,
                 why);

@@ -149,6 +149,19 @@ ptm_status ptm_hub_snapshot_for_load(ptm_context *ctx, const char *repo_id, cons
         if (s)
             goto done;
     }
+    /* Companion files, fetched when the repo has them (a missing one is
+     * fine): the generation defaults transformers' from_pretrained reads
+     * for generative models, and the tokenizer files a caller that
+     * tokenizes (ptm generate --prompt) looks for beside the config. */
+    static const char *const optional[] = {"generation_config.json", "tokenizer_config.json",
+                                           "special_tokens_map.json"};
+    for (size_t k = 0; k < sizeof optional / sizeof optional[0] && !s; k++) {
+        char *p = NULL;
+        s = try_fetch(&h, opts, repo_id, optional[k], &p, &absent, NULL);
+        free(p);
+    }
+    if (s)
+        goto done;
     *dir_out = dir;
     dir = NULL;
 done:

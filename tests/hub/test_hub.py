@@ -187,7 +187,8 @@ def case_download(e):
     snap = os.path.join(c, "models--org--tiny", "snapshots", e.commit)
     check(rc == 0 and out.strip() == snap, "ptm download prints the snapshot folder (rc %d, %r %s)" % (rc, out, err))
     want = expected_tree("models--org--tiny", e.commit, e.files)
-    want["models--org--tiny/.no_exist/%s/model.safetensors" % e.commit] = ("file", b"")
+    for absent in ("model.safetensors", "generation_config.json", "tokenizer_config.json", "special_tokens_map.json"):
+        want["models--org--tiny/.no_exist/%s/%s" % (e.commit, absent)] = ("file", b"")
     got = actual_tree(c, "models--org--tiny")
     check(got == want, "cache tree equals the layout computed from hashlib (extra: %s, missing: %s)"
           % (sorted(set(got) - set(want)), sorted(set(want) - set(got))))
@@ -427,7 +428,8 @@ def case_concurrent(e):
     res = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
     check(all(r[2] == 0 for r in res) and res[0][0] == res[1][0], "two concurrent downloads both succeed")
     want = expected_tree("models--org--tiny", e.commit, e.files)
-    want["models--org--tiny/.no_exist/%s/model.safetensors" % e.commit] = ("file", b"")
+    for absent in ("model.safetensors", "generation_config.json", "tokenizer_config.json", "special_tokens_map.json"):
+        want["models--org--tiny/.no_exist/%s/%s" % (e.commit, absent)] = ("file", b"")
     got = actual_tree(c, "models--org--tiny")
     check(got == want, "one correct blob per file, no leftovers (%s)" % sorted(set(got) ^ set(want)))
     gets = [r for r in e.log() if r.get("port") == "cdn" and r.get("method") == "GET"]
@@ -459,6 +461,31 @@ def case_revisions(e):
     check(rc == 0 and "/models--org--oldname/snapshots/" in out, "renamed repo followed (relative 307)")
 
 
+def case_generate(e):
+    """The bundled model served as a repo: `ptm generate REPO --prompt` finds
+    the tokenizer files the load fetched into the snapshot, and continues the
+    prompt as the training script's PyTorch run did (expected_greedy.json)."""
+    bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models", "gpt2-kjv")
+    names = ["config.json", "generation_config.json", "tokenizer_config.json", "special_tokens_map.json",
+             "model.safetensors"]
+    files = {}
+    for n in names:
+        with open(os.path.join(bundled, n), "rb") as fh:
+            files[n] = (fh.read(), n.endswith(".safetensors"))
+    e.store.create_repo("kjv/gpt2-kjv")
+    e.store.commit("kjv/gpt2-kjv", "main", files, "bundled model")
+    with open(os.path.join(bundled, "expected_greedy.json")) as fh:
+        exp = json.load(fh)
+    c = e.cache("c_generate")
+    args = ["generate", "kjv/gpt2-kjv", "--prompt", exp["prompt"], "--max-new-tokens", str(len(exp["greedy_ids"])),
+            "--greedy", "--no-progress"]
+    rc, out, err = e.run(args, c)
+    check(rc == 0 and out.startswith(exp["prompt"] + exp["greedy_text"]),
+          "generate REPO --prompt continues as PyTorch did (rc %d, %r, %s)" % (rc, out[:80], err.strip()[-200:]))
+    rc, out, err = e.run(args, c, {"HF_HUB_OFFLINE": "1"})
+    check(rc == 0 and out.startswith(exp["prompt"] + exp["greedy_text"]), "and again offline from the cache")
+
+
 def case_http(e):
     """The C request helper (test_hub_http, passed as the binary) against
     the server's /_echo and /_redirect routes."""
@@ -470,7 +497,7 @@ def case_http(e):
 
 CASES = {"http": case_http, "download": case_download, "auth": case_auth, "errors": case_errors, "python_cache": case_python_cache,
          "resume": case_resume, "corrupt": case_corrupt, "timeout": case_timeout, "concurrent": case_concurrent,
-         "revisions": case_revisions}
+         "revisions": case_revisions, "generate": case_generate}
 
 
 def main():

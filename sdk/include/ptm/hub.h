@@ -62,8 +62,10 @@ PTM_API ptm_status ptm_hub_download(ptm_context *ctx, const char *repo_id, const
 /* What ptm_model_from_pretrained needs from a repo: config.json, the
  * weights by the priority of local loading (model.safetensors, its index,
  * pytorch_model.bin, its index; tf_model.h5 with from_tf, flax_model.msgpack
- * with from_flax) and the shards an index names.  *dir_out (ptm_free) is
- * the snapshot folder (with the subfolder). */
+ * with from_flax), the shards an index names, and, when the repo has
+ * them, generation_config.json, tokenizer_config.json and
+ * special_tokens_map.json.  *dir_out (ptm_free) is the snapshot folder
+ * (with the subfolder). */
 PTM_API ptm_status ptm_hub_snapshot_for_load(ptm_context *ctx, const char *repo_id, const ptm_hub_options *opts,
                                              int from_tf, int from_flax, char **dir_out);
 
