@@ -408,9 +408,10 @@ ptm_status h5f_links(h5f_file *f, uint64_t addr, const char *obj, const h5f_link
         qsort(ll.l, ll.n, sizeof *ll.l, link_cmp);
     for (size_t i = 1; i < ll.n; i++)
         if (!link_cmp(&ll.l[i - 1], &ll.l[i])) {
+            s = h5f_fail(f, obj, PTM_ERR_FORMAT, "group has two links named \"%.*s\"",
+                         (int)(ll.l[i].namelen > 200 ? 200 : ll.l[i].namelen), ll.l[i].name);
             free(ll.l);
-            return h5f_fail(f, obj, PTM_ERR_FORMAT, "group has two links named \"%.*s\"",
-                            (int)(ll.l[i].namelen > 200 ? 200 : ll.l[i].namelen), ll.l[i].name);
+            return s;
         }
     h5f_group g = {addr, ll.l, ll.n};
     f->groups[f->ngroups++] = g;
