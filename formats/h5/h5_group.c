@@ -111,6 +111,61 @@ static ptm_status heap_indirect(h5f_file *f, const fheap *h, uint64_t addr, unsi
     return s;
 }
 
+/* Huge objects: stored outside the heap, found through a v2 B-tree whose
+ * records (type 1: address, length, id; type 3: address, length) locate
+ * them.  Only a tree that is a single leaf is read (a few huge objects). */
+static ptm_status heap_huge(h5f_file *f, const fheap *h, uint64_t bt, const char *obj)
+{
+    size_t hl = 4 + 1 + 1 + 4 + 2 + 2 + 1 + 1 + (size_t)f->so + 2 + f->sl;
+    const uint8_t *p = h5f_at(f, bt, hl + 4);
+    if (!p || memcmp(p, "BTHD", 4) || p[4] != 0)
+        return h5f_fail(f, obj, PTM_ERR_FORMAT, "huge heap objects: no v2 B-tree header at %llu",
+                        (unsigned long long)bt);
+    if (!sum_ok(p, hl))
+        return h5f_fail(f, obj, PTM_ERR_FORMAT, "huge heap objects: B-tree header checksum mismatch (damaged)");
+    h5f_rd r = h5f_rd_make(p + 5, hl - 5);
+    unsigned type = (unsigned)h5f_rd_uint(&r, 1);
+    h5f_rd_uint(&r, 4); /* node size */
+    unsigned rsz = (unsigned)h5f_rd_uint(&r, 2), depth = (unsigned)h5f_rd_uint(&r, 2);
+    h5f_rd_uint(&r, 2); /* split and merge percents */
+    uint64_t root = h5f_rd_addr(&r, f);
+    unsigned nrec = (unsigned)h5f_rd_uint(&r, 2);
+    if (type != 1 && type != 3)
+        return h5f_fail(f, obj, PTM_ERR_UNSUPPORTED, "huge heap objects: filtered (B-tree type %u, not supported)",
+                        type);
+    unsigned want = f->so + f->sl + (type == 1 ? f->sl : 0);
+    if (rsz != want)
+        return h5f_fail(f, obj, PTM_ERR_FORMAT, "huge heap objects: B-tree records of %u bytes (expected %u)", rsz,
+                        want);
+    if (depth != 0)
+        return h5f_fail(f, obj, PTM_ERR_UNSUPPORTED,
+                        "too many huge heap objects (a v2 B-tree of depth %u; only a single leaf is supported)", depth);
+    if (root == H5F_UNDEF || nrec == 0)
+        return PTM_OK;
+    uint64_t ll = 6 + (uint64_t)nrec * rsz;
+    const uint8_t *q = h5f_at(f, root, ll + 4);
+    if (!q || memcmp(q, "BTLF", 4) || q[4] != 0 || q[5] != type)
+        return h5f_fail(f, obj, PTM_ERR_FORMAT, "huge heap objects: no v2 B-tree leaf at %llu (truncated?)",
+                        (unsigned long long)root);
+    if (!sum_ok(q, (size_t)ll))
+        return h5f_fail(f, obj, PTM_ERR_FORMAT, "huge heap objects: B-tree leaf checksum mismatch (damaged)");
+    h5f_rd lr = h5f_rd_make(q + 6, (size_t)ll - 6);
+    ptm_status s = PTM_OK;
+    for (unsigned i = 0; i < nrec && !s; i++) {
+        uint64_t addr = h5f_rd_addr(&lr, f), len = h5f_rd_len(&lr, f);
+        if (type == 1)
+            h5f_rd_len(&lr, f);
+        const uint8_t *o = h5f_at(f, addr, len);
+        if (!o || len == 0 || len > SIZE_MAX)
+            return h5f_fail(f, obj, PTM_ERR_FORMAT, "huge heap object at %llu (%llu bytes) lies outside the file",
+                            (unsigned long long)addr, (unsigned long long)len);
+        size_t used = 0;
+        if (!(s = h5f_spend(f, obj, 1)))
+            s = h->fn(f, o, (size_t)len, obj, h->ctx, &used);
+    }
+    return s;
+}
+
 ptm_status h5f_heap_walk(h5f_file *f, uint64_t addr, const char *obj, h5f_heap_fn fn, void *ctx)
 {
     ptm_status s = h5f_spend(f, obj, 1);
@@ -132,7 +187,7 @@ ptm_status h5f_heap_walk(h5f_file *f, uint64_t addr, const char *obj, h5f_heap_f
     unsigned filt = (unsigned)h5f_rd_uint(&r, 2), flags = (unsigned)h5f_rd_uint(&r, 1);
     h5f_rd_uint(&r, 4); /* max managed object size */
     h5f_rd_len(&r, f);  /* next huge id */
-    h5f_rd_addr(&r, f); /* huge objects B-tree */
+    uint64_t huge_bt = h5f_rd_addr(&r, f);
     h5f_rd_len(&r, f);  /* free space */
     h5f_rd_addr(&r, f); /* free space manager */
     h5f_rd_len(&r, f);  /* managed space */
@@ -159,10 +214,9 @@ ptm_status h5f_heap_walk(h5f_file *f, uint64_t addr, const char *obj, h5f_heap_f
         return h5f_fail(f, obj, PTM_ERR_UNSUPPORTED, "a filtered fractal heap (not supported)");
     if (!sum_ok(p, hlen))
         return h5f_fail(f, obj, PTM_ERR_FORMAT, "fractal heap header checksum mismatch (damaged)");
-    if (nhuge || ntiny)
-        return h5f_fail(f, obj, PTM_ERR_UNSUPPORTED,
-                        "dense storage holds %llu huge and %llu tiny heap objects (not supported)",
-                        (unsigned long long)nhuge, (unsigned long long)ntiny);
+    if (ntiny)
+        return h5f_fail(f, obj, PTM_ERR_UNSUPPORTED, "dense storage holds %llu tiny heap objects (not supported)",
+                        (unsigned long long)ntiny);
     unsigned ls, lm;
     if (h.width == 0 || h.width > 65536 || !log2u(h.start, &ls) || !log2u(h.max_direct, &lm) || lm < ls ||
         maxbits == 0 || maxbits > 64 || lm >= 63)
@@ -170,8 +224,10 @@ ptm_status h5f_heap_walk(h5f_file *f, uint64_t addr, const char *obj, h5f_heap_f
     h.max_dblock_rows = lm - ls + 2;
     h.boff_size = (maxbits + 7) / 8;
     h.dchecksum = (flags & 2) != 0;
+    if (nhuge && (s = heap_huge(f, &h, huge_bt, obj)))
+        return s;
     if (h.root == H5F_UNDEF)
-        return PTM_OK; /* an empty heap */
+        return PTM_OK; /* no managed objects */
     if (h.rows_root == 0)
         return heap_direct(f, &h, h.root, h.start, obj);
     if (h.rows_root > 64)
