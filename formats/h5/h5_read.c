@@ -8,7 +8,8 @@
  * external raw storage, virtual and chunked datasets are refused, each
  * dataset's stored size must match its shape and type and lie inside the
  * file.  At load a tensor is a zero-copy view of the mapping when no
- * transpose and no byte swap is needed, else a copy. */
+ * transpose and no byte swap is needed and the data is element-aligned,
+ * else a copy. */
 #include "h5_file.h"
 #include "h5_internal.h"
 
@@ -489,7 +490,10 @@ ptm_status h5p_load(void *source, size_t i, ptm_tensor **out)
         return ptm_error(PTM_ERR_INVALID_ARG, "%s: tensor index %zu out of range (%zu tensors)", src->path, i, src->n);
     const h5_entry *e = &src->t[i];
     ptm_status s;
-    if (e->kind == H5P_T_NO && !e->swap && e->dtype != PTM_BOOL) { /* zero copy: a view of the image */
+    const unsigned char *img = ptm_buffer_data(src->buf);
+    size_t es = ptm_dtype_size(e->dtype);
+    if (e->kind == H5P_T_NO && !e->swap && e->dtype != PTM_BOOL && (uintptr_t)(img + e->offset) % es == 0) {
+        /* zero copy: a view of the image (element-aligned, in host order) */
         s = ptm_tensor_from_buffer(src->buf, e->offset, e->dtype, e->ndim, e->shape, out);
         return s ? ptm_error_prefix(s, "%s: \"%s\"", src->path, e->dpath) : PTM_OK;
     }
@@ -504,8 +508,7 @@ ptm_status h5p_load(void *source, size_t i, ptm_tensor **out)
     }
     unsigned char *b = ptm_tensor_data_mut(raw);
     if (nb)
-        memcpy(b, (const unsigned char *)ptm_buffer_data(src->buf) + e->offset, nb);
-    size_t es = ptm_dtype_size(e->dtype);
+        memcpy(b, img + e->offset, nb);
     if (e->swap)
         for (size_t k = 0; k + es <= nb; k += es)
             for (size_t a = 0, z = es - 1; a < z; a++, z--) {
