@@ -27,6 +27,7 @@ typedef struct fheap {
     unsigned width, rows_root, max_dblock_rows, boff_size;
     uint64_t start, max_direct, root;
     int dchecksum;
+    uint64_t nobj; /* managed objects parsed so far */
     h5f_heap_fn fn;
     void *ctx;
 } fheap;
@@ -44,7 +45,7 @@ static int log2u(uint64_t x, unsigned *out)
 
 static uint64_t row_size(const fheap *h, unsigned row) { return row == 0 ? h->start : h->start << (row - 1); }
 
-static ptm_status heap_direct(h5f_file *f, const fheap *h, uint64_t addr, uint64_t size, const char *obj)
+static ptm_status heap_direct(h5f_file *f, fheap *h, uint64_t addr, uint64_t size, const char *obj)
 {
     ptm_status s = h5f_spend(f, obj, 1);
     if (s)
@@ -65,11 +66,12 @@ static ptm_status heap_direct(h5f_file *f, const fheap *h, uint64_t addr, uint64
         if (used == 0)
             break;
         at += used;
+        h->nobj++;
     }
     return PTM_OK;
 }
 
-static ptm_status heap_indirect(h5f_file *f, const fheap *h, uint64_t addr, unsigned nrows, const char *obj, int depth)
+static ptm_status heap_indirect(h5f_file *f, fheap *h, uint64_t addr, unsigned nrows, const char *obj, int depth)
 {
     ptm_status s = h5f_spend(f, obj, 1);
     if (s)
@@ -193,7 +195,7 @@ ptm_status h5f_heap_walk(h5f_file *f, uint64_t addr, const char *obj, h5f_heap_f
     h5f_rd_len(&r, f);  /* managed space */
     h5f_rd_len(&r, f);  /* allocated managed space */
     h5f_rd_len(&r, f);  /* direct block allocation iterator */
-    h5f_rd_len(&r, f);  /* managed objects */
+    uint64_t nman = h5f_rd_len(&r, f);
     h5f_rd_len(&r, f);  /* huge objects size */
     uint64_t nhuge = h5f_rd_len(&r, f);
     h5f_rd_len(&r, f); /* tiny objects size */
@@ -226,13 +228,22 @@ ptm_status h5f_heap_walk(h5f_file *f, uint64_t addr, const char *obj, h5f_heap_f
     h.dchecksum = (flags & 2) != 0;
     if (nhuge && (s = heap_huge(f, &h, huge_bt, obj)))
         return s;
-    if (h.root == H5F_UNDEF)
-        return PTM_OK; /* no managed objects */
-    if (h.rows_root == 0)
-        return heap_direct(f, &h, h.root, h.start, obj);
-    if (h.rows_root > 64)
-        return h5f_fail(f, obj, PTM_ERR_FORMAT, "fractal heap root has %u rows", h.rows_root);
-    return heap_indirect(f, &h, h.root, h.rows_root, obj, 0);
+    if (h.root != H5F_UNDEF) {
+        if (h.rows_root == 0)
+            s = heap_direct(f, &h, h.root, h.start, obj);
+        else if (h.rows_root > 64)
+            s = h5f_fail(f, obj, PTM_ERR_FORMAT, "fractal heap root has %u rows", h.rows_root);
+        else
+            s = heap_indirect(f, &h, h.root, h.rows_root, obj, 0);
+    }
+    /* objects are found by parsing the blocks, not through the name index:
+     * the count must agree (a deleted object would still be parsed) */
+    if (!s && h.nobj != nman)
+        s = h5f_fail(f, obj, PTM_ERR_UNSUPPORTED,
+                     "dense storage lists %llu objects but its heap blocks hold %llu (deleted entries are not "
+                     "supported)",
+                     (unsigned long long)nman, (unsigned long long)h.nobj);
+    return s;
 }
 
 /* ---------------------------------------------------------------- links */
@@ -492,7 +503,9 @@ ptm_status h5f_lookup(h5f_file *f, uint64_t start, const char *path, const char 
         snprintf(sofar, sizeof sofar, "%.*s", (int)(at + cl > 500 ? 500 : at + cl), path);
         const h5f_link *ls;
         size_t n;
-        ptm_status s = h5f_links(f, cur, at ? sofar : "/", &ls, &n);
+        ptm_status s = h5f_spend(f, path, 1);
+        if (!s)
+            s = h5f_links(f, cur, at ? sofar : "/", &ls, &n);
         if (s)
             return s;
         h5f_link key;

@@ -237,6 +237,12 @@ def part_subset(tool, out):
             g.create_dataset("m/c:0", data=np.ones(8, "<f4"), chunks=(4,))
     refused("chunked", chunked, "\"l/m/c:0\": is stored in chunks")
 
+    def deleted_dense(p):
+        write(p, layers_of(2), libver="latest", nattr=12)
+        with h5py.File(p, "a") as f:
+            del f.attrs["extra3"]
+    refused("deleted_dense_attribute", deleted_dense, "deleted entries are not supported")
+
     # > 8 attributes and a layer_names over 4 KiB: a huge object of the dense attribute heap
     p = os.path.join(out, "huge_dense_attribute.h5")
     exp = {}
