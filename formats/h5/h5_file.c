@@ -597,11 +597,11 @@ ptm_status h5f_attrs(h5f_file *f, uint64_t addr, const char *obj, h5f_attr **att
             unsigned ver = (unsigned)h5f_rd_uint(&r, 1), fl = (unsigned)h5f_rd_uint(&r, 1);
             if (fl & 1)
                 h5f_rd_uint(&r, 2);
-            uint64_t heap = h5f_rd_addr(&r, f);
+            uint64_t heap = h5f_rd_addr(&r, f), index = h5f_rd_addr(&r, f);
             if (r.bad || ver != 0)
                 s = h5f_fail(f, obj, PTM_ERR_FORMAT, "damaged attribute info message");
             else if (heap != H5F_UNDEF)
-                s = h5f_heap_walk(f, heap, obj, dense_attr, &l);
+                s = h5f_dense_walk(f, heap, index, 1, obj, dense_attr, &l);
         }
     }
     free(m);

@@ -113,11 +113,12 @@ ptm_status h5f_parse_attr(h5f_file *f, const uint8_t *p, size_t n, const char *o
 /* Parse a link message; *used: its length. */
 ptm_status h5f_parse_link(h5f_file *f, const uint8_t *p, size_t n, const char *obj, h5f_link *l, size_t *used);
 
-/* Call `fn` on each managed object of the fractal heap whose header is at
- * `addr`, in heap order (stops at the first error).  The walk parses the
- * objects back to back inside each direct block: `fn` returns the length it
- * consumed, or 0 at free space (a zero first byte ends the block). */
+/* Call `fn` on each object (link or attribute message, `attrs`) of the
+ * dense storage whose fractal heap header is at `heap` and whose name index
+ * (a v2 B-tree) is at `index`, stopping at the first error.  `fn` gets the
+ * object's exact bytes and reports the length it parsed. */
 typedef ptm_status (*h5f_heap_fn)(h5f_file *f, const uint8_t *p, size_t n, const char *obj, void *ctx, size_t *used);
-ptm_status h5f_heap_walk(h5f_file *f, uint64_t addr, const char *obj, h5f_heap_fn fn, void *ctx);
+ptm_status h5f_dense_walk(h5f_file *f, uint64_t heap, uint64_t index, int attrs, const char *obj, h5f_heap_fn fn,
+                          void *ctx);
 
 #endif

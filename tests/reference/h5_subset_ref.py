@@ -237,11 +237,30 @@ def part_subset(tool, out):
             g.create_dataset("m/c:0", data=np.ones(8, "<f4"), chunks=(4,))
     refused("chunked", chunked, "\"l/m/c:0\": is stored in chunks")
 
-    def deleted_dense(p):
-        write(p, layers_of(2), libver="latest", nattr=12)
-        with h5py.File(p, "a") as f:
-            del f.attrs["extra3"]
-    refused("deleted_dense_attribute", deleted_dense, "deleted entries are not supported")
+    # dense links and attributes deleted and written again: found through
+    # the name index, the stale heap objects are never read
+    p = os.path.join(out, "rewritten_dense.h5")
+    layers = layers_of(12)
+    write(p, layers, libver="latest", track=True, nattr=12)
+    with h5py.File(p, "a") as f:
+        del f.attrs["layer_names"]  # dense attributes: a deleted heap object
+        f.attrs["layer_names"] = [b"layer3", b"layer7"]
+        del f["layer3"]  # dense links: a deleted heap object, then a new one of the same name
+        g = f.create_group("layer3")
+        g.attrs["weight_names"] = [(M + "layer3/dense/kernel:0").encode()]
+        g[M + "layer3/dense/kernel:0"] = np.full((2, 3), 9, "<f4")
+        del f["layer7"].attrs["weight_names"]
+        f["layer7"].attrs["weight_names"] = [(M + "layer7/dense/bias:0").encode()]
+    exp = expected([layers[3], layers[7]])
+    exp["bert.layer3.dense.weight"] = np.full((3, 2), 9, "<f4")
+    del exp["bert.layer3.dense.bias"], exp["bert.layer7.dense.weight"]
+    with h5py.File(p, "r") as f:
+        ln = [x.decode() if isinstance(x, bytes) else x for x in f.attrs["layer_names"]]
+        check(len(f.keys()) == 12 and ln == ["layer3", "layer7"] and len(f.attrs) == 15,
+              "rewritten dense: h5py sees the rewritten file")
+    rc, got, se = dump(tool, p)
+    check(rc == 0 and same(got, exp), "rewritten dense: the rewritten attributes and dataset, not the deleted ones (%s)" %
+          (got if rc else sorted(got)))
 
     # > 8 attributes and a layer_names over 4 KiB: a huge object of the dense attribute heap
     p = os.path.join(out, "huge_dense_attribute.h5")
