@@ -12,8 +12,8 @@
  * Supported: superblock v0..v3 (also after a user block), 4- or 8-byte
  * offsets and lengths; object headers v1 and v2 (checksums verified) with
  * continuation chunks; groups as symbol tables (v1 B-tree + local heap),
- * compact link messages or dense links in a fractal heap; attributes v1..v3,
- * compact or dense; dataspaces v1/v2; numeric, string, h5py-bool and
+ * compact link messages or dense links in a fractal heap (through its v2
+ * B-tree name index); attributes v1..v3, compact or dense; dataspaces v1/v2; numeric, string, h5py-bool and
  * variable-length string datatypes (global heap); contiguous and compact
  * layouts.  Chunked layouts, filters, external storage, virtual datasets,
  * shared (committed) messages, soft and external links are reported to the

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* h5_file_int.h - internals shared by h5_file.c (superblock, object headers,
- * messages, attributes, datasets) and h5_group.c (groups, fractal and global
- * heaps, path lookup): the file structure, a bounds-checked byte cursor and
- * the parsed object header. */
+ * messages, attributes, datasets), h5_group.c (groups, path lookup) and
+ * h5_heap.c (fractal heaps, v2 B-trees, the global heap): the file
+ * structure, a bounds-checked byte cursor and the parsed object header. */
 #ifndef PTM_H5_FILE_INT_H
 #define PTM_H5_FILE_INT_H
 
