@@ -58,6 +58,8 @@ typedef struct bt2 {
 
 static ptm_status bt2_node(h5f_file *f, const bt2 *t, uint64_t addr, unsigned depth, uint64_t nrec, const char *obj)
 {
+    if (nrec > t->node_size)
+        return h5f_fail(f, obj, PTM_ERR_FORMAT, "v2 B-tree node claims %llu records", (unsigned long long)nrec);
     ptm_status s = h5f_spend(f, obj, 1 + nrec);
     if (s)
         return s;
@@ -245,7 +247,7 @@ static int dblock_cmp(const void *a, const void *b)
 static ptm_status huge_record(h5f_file *f, const uint8_t *rec, const char *obj, void *ctx)
 {
     fheap *h = ctx;
-    h5f_rd r = h5f_rd_make(rec, 3 * (size_t)8);
+    h5f_rd r = h5f_rd_make(rec, f->so + (size_t)f->sl * (h->huge_type == 1 ? 2 : 1));
     huge_rec hr;
     hr.addr = h5f_rd_addr(&r, f);
     hr.len = h5f_rd_len(&r, f);
@@ -282,7 +284,8 @@ static ptm_status heap_object(h5f_file *f, const fheap *h, const uint8_t *id, co
         }
         const dblock *b = h->nblocks ? &h->blocks[lo] : NULL;
         uint64_t hdr = 5 + (uint64_t)f->so + h->boff_size + (h->dchecksum ? 4 : 0);
-        if (r.bad || !b || off < b->off || off - b->off < hdr || len == 0 || len > b->size - (off - b->off))
+        if (r.bad || !b || off < b->off || off - b->off < hdr || off - b->off >= b->size || len == 0 ||
+            len > b->size - (off - b->off))
             return h5f_fail(f, obj, PTM_ERR_FORMAT, "heap object at heap offset %llu (+%llu bytes) is in no heap block",
                             (unsigned long long)off, (unsigned long long)len);
         *p = b->p + (off - b->off);
