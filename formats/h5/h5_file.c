@@ -100,12 +100,6 @@ uint32_t h5f_checksum(const uint8_t *k, size_t n)
     return c;
 }
 
-/* The 4 bytes after p[0..n) hold the checksum of p[0..n). */
-static int checksum_ok(const uint8_t *p, size_t n)
-{
-    uint32_t want = p[n] | (uint32_t)p[n + 1] << 8 | (uint32_t)p[n + 2] << 16 | (uint32_t)p[n + 3] << 24;
-    return h5f_checksum(p, n) == want;
-}
 
 /* ----------------------------------------------------------- superblock */
 
@@ -175,7 +169,7 @@ ptm_status h5f_open(const char *path, const uint8_t *img, uint64_t size, h5f_fil
         h5f_rd_addr(&r, f); /* superblock extension */
         h5f_rd_addr(&r, f); /* end of file */
         f->root = h5f_rd_addr(&r, f);
-        if (!r.bad && h5f_rd_left(&r) >= 4 && !checksum_ok(r.p, r.i)) {
+        if (!r.bad && h5f_rd_left(&r) >= 4 && !h5f_sum_ok(r.p, r.i)) {
             s = h5f_fail(f, NULL, PTM_ERR_FORMAT, "HDF5 superblock checksum mismatch (damaged file)");
             goto done;
         }
@@ -301,7 +295,7 @@ static ptm_status chunk_msgs(h5f_file *f, const char *obj, msg_list *l, const ui
         if (v2) {
             if (len < 8 || memcmp(q, "OCHK", 4))
                 return h5f_fail(f, obj, PTM_ERR_FORMAT, "object header continuation has no OCHK signature");
-            if (!checksum_ok(q, (size_t)len - 4))
+            if (!h5f_sum_ok(q, (size_t)len - 4))
                 return h5f_fail(f, obj, PTM_ERR_FORMAT, "object header continuation checksum mismatch (damaged)");
             s = chunk_msgs(f, obj, l, q + 4, (size_t)len - 8, 1, crt);
         } else {
@@ -341,7 +335,7 @@ ptm_status h5f_header(h5f_file *f, uint64_t addr, const char *obj, h5f_msg **msg
         size_t start = r.i;
         if (r.bad || csz > h5f_rd_left(&r) || h5f_rd_left(&r) - csz < 4)
             return h5f_fail(f, obj, PTM_ERR_FORMAT, "object header runs past the end of the file (truncated?)");
-        if (!checksum_ok(p, start + (size_t)csz))
+        if (!h5f_sum_ok(p, start + (size_t)csz))
             return h5f_fail(f, obj, PTM_ERR_FORMAT, "object header checksum mismatch (damaged file)");
         s = chunk_msgs(f, obj, &l, p + start, (size_t)csz, 1, (fl & 0x04) != 0);
     } else if (p[0] == 1) {

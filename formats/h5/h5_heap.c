@@ -13,11 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int sum_ok(const uint8_t *p, size_t n)
-{
-    uint32_t want = p[n] | (uint32_t)p[n + 1] << 8 | (uint32_t)p[n + 2] << 16 | (uint32_t)p[n + 3] << 24;
-    return h5f_checksum(p, n) == want;
-}
 
 static int log2u(uint64_t x, unsigned *out)
 {
@@ -72,7 +67,7 @@ static ptm_status bt2_node(h5f_file *f, const bt2 *t, uint64_t addr, unsigned de
     if (memcmp(p, depth ? "BTIN" : "BTLF", 4) || p[4] != 0 || p[5] != t->type)
         return h5f_fail(f, obj, PTM_ERR_FORMAT, "no v2 B-tree %s node at %llu", depth ? "internal" : "leaf",
                         (unsigned long long)addr);
-    if (!sum_ok(p, (size_t)body))
+    if (!h5f_sum_ok(p, (size_t)body))
         return h5f_fail(f, obj, PTM_ERR_FORMAT, "v2 B-tree node checksum mismatch (damaged)");
     for (uint64_t i = 0; i < nrec && !s; i++)
         s = t->fn(f, p + 6 + i * t->rsz, obj, t->ctx);
@@ -100,7 +95,7 @@ static ptm_status bt2_walk(h5f_file *f, uint64_t addr, unsigned type, unsigned r
         return s;
     if (!p || memcmp(p, "BTHD", 4) || p[4] != 0)
         return h5f_fail(f, obj, PTM_ERR_FORMAT, "no v2 B-tree header at %llu", (unsigned long long)addr);
-    if (!sum_ok(p, hl))
+    if (!h5f_sum_ok(p, hl))
         return h5f_fail(f, obj, PTM_ERR_FORMAT, "v2 B-tree header checksum mismatch (damaged)");
     bt2 t;
     memset(&t, 0, sizeof t);
@@ -214,7 +209,7 @@ static ptm_status heap_indirect(h5f_file *f, fheap *h, uint64_t addr, unsigned n
     if (memcmp(p, "FHIB", 4) || p[4] != 0)
         return h5f_fail(f, obj, PTM_ERR_FORMAT, "fractal heap indirect block at %llu has no FHIB signature",
                         (unsigned long long)addr);
-    if (!sum_ok(p, (size_t)size - 4))
+    if (!h5f_sum_ok(p, (size_t)size - 4))
         return h5f_fail(f, obj, PTM_ERR_FORMAT, "fractal heap indirect block checksum mismatch (damaged)");
     h5f_rd r = h5f_rd_make(p + 5 + f->so + h->boff_size, (size_t)(nd + ni) * f->so);
     for (uint64_t k = 0; k < nd + ni && !s; k++) {
@@ -398,7 +393,7 @@ ptm_status h5f_dense_walk(h5f_file *f, uint64_t addr, uint64_t index, int attrs,
         return h5f_fail(f, obj, PTM_ERR_FORMAT, "fractal heap version %u is not supported", ver);
     if (filt)
         return h5f_fail(f, obj, PTM_ERR_UNSUPPORTED, "a filtered fractal heap (not supported)");
-    if (!sum_ok(p, hlen))
+    if (!h5f_sum_ok(p, hlen))
         return h5f_fail(f, obj, PTM_ERR_FORMAT, "fractal heap header checksum mismatch (damaged)");
     unsigned ls, lm;
     if (h.width == 0 || h.width > 65536 || !log2u(h.start, &ls) || !log2u(max_direct, &lm) || lm < ls ||
