@@ -348,7 +348,7 @@ static char *scalar_string(h5_source *src, const char *an)
     size_t n = 0;
     int found = 0;
     char *r = NULL;
-    if (read_names(src, "/", h5f_root(src->f), an, &v, &n, &found) == PTM_OK && n == 1)
+    if (read_names(src, "/", src->root, an, &v, &n, &found) == PTM_OK && n == 1)
         r = dupstr(v[0]);
     h5p_free_names(v, n);
     ptm_clear_error();
