@@ -1,14 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* h5_internal.h - shared declarations of the TF/Keras h5 format plugin:
- * the HDF5 call guard (one lock, HDF5's automatic error printing off, its
- * error stack turned into one ptm message), the TF <-> PyTorch name mapping
- * (formats.md §4.3) and the reader/writer entry points. */
+ * error messages, the TF <-> PyTorch name mapping (formats.md §4.3) and the
+ * reader/writer entry points.  The reader is our own (h5_file.h); libhdf5
+ * is used by the writer only (h5_write.c). */
 #ifndef PTM_H5_INTERNAL_H
 #define PTM_H5_INTERNAL_H
 
 #include <ptm/ptm.h>
-
-#include <hdf5.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -24,14 +22,8 @@
 /* Transpose kinds of §4.3 step 7. */
 enum { H5P_T_NO = 0, H5P_T_SIMPLE = 1, H5P_T_CONV2D = 2 };
 
-/* Serialise every HDF5 call of the plugin (the serial library is not
- * thread-safe) and switch HDF5's own error printing off for the duration. */
-void h5p_lock(void);
-void h5p_unlock(void);
-
-/* Fail with `status`: "<path>: <object>: <what> (HDF5: <innermost HDF5
- * error>)"; the HDF5 part only when its error stack holds one (it is then
- * cleared).  `object` may be NULL. */
+/* Fail with `status`: "<path>: \"<object>\": <what>".  `object` may be
+ * NULL. */
 ptm_status h5p_fail(const char *path, const char *object, ptm_status status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))
@@ -69,16 +61,15 @@ void h5p_perm_shape(int nd, const int64_t *shape, int kind, int to_pt, int64_t *
 
 /* The reader (h5_read.c). */
 ptm_status h5p_open(const char *path, void **source);
+/* Open a memory image of an h5 file (`path` names it in messages); the
+ * source retains `image` (zero-copy tensors keep it alive). */
+ptm_status h5p_open_buffer(const char *path, ptm_buffer *image, void **source);
 void h5p_close(void *source);
 size_t h5p_count(void *source);
 ptm_status h5p_info(void *source, size_t i, ptm_tensor_info *out);
 ptm_status h5p_load(void *source, size_t i, ptm_tensor **out);
 const char *h5p_metadata(void *source, const char *key);
 
-/* Read a Keras name attribute: `name`, or the chunks name0, name1, ...
- * *found = 0 when neither exists.  An empty numeric array is no names. */
-ptm_status h5p_read_names(const char *path, const char *objname, hid_t obj, const char *name, char ***names,
-                          size_t *n, int *found);
 void h5p_free_names(char **names, size_t n);
 
 /* The writer (h5_write.c). */

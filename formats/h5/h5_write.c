@@ -8,9 +8,92 @@
  * checked to read back as the PyTorch name it came from. */
 #include "h5_internal.h"
 
+#ifdef H5P_READER_ONLY
+/* The fuzz target is built without libhdf5: no writer. */
+ptm_status h5p_save_model(const char *path, const ptm_state_dict *sd, const struct ptm_save_info *info)
+{
+    (void)sd;
+    (void)info;
+    return ptm_error(PTM_ERR_UNSUPPORTED, "%s: this build of the h5 plugin cannot write", path ? path : "h5");
+}
+
+ptm_status h5p_save(const char *path, const ptm_state_dict *sd, const char *const *metadata)
+{
+    (void)metadata;
+    return h5p_save_model(path, sd, NULL);
+}
+#else
+
+#include <hdf5.h>
+
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ----------------------------------------------------------- call guard */
+
+/* Serialise every HDF5 call of the writer (the serial library is not
+ * thread-safe) and switch HDF5's own error printing off for the duration. */
+static pthread_mutex_t h5w_mutex = PTHREAD_MUTEX_INITIALIZER;
+static H5E_auto2_t h5w_saved_fn;
+static void *h5w_saved_data;
+
+static void h5w_lock(void)
+{
+    pthread_mutex_lock(&h5w_mutex);
+    /* Keep the host's own setting; HDF5 must not print for us. */
+    if (H5Eget_auto2(H5E_DEFAULT, &h5w_saved_fn, &h5w_saved_data) < 0) {
+        h5w_saved_fn = NULL;
+        h5w_saved_data = NULL;
+    }
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    H5Eclear2(H5E_DEFAULT);
+}
+
+static void h5w_unlock(void)
+{
+    H5Eclear2(H5E_DEFAULT);
+    H5Eset_auto2(H5E_DEFAULT, h5w_saved_fn, h5w_saved_data);
+    pthread_mutex_unlock(&h5w_mutex);
+}
+
+typedef struct h5w_errbuf {
+    char text[256];
+    int have;
+} h5w_errbuf;
+
+static herr_t first_error(unsigned n, const H5E_error2_t *e, void *data)
+{
+    (void)n;
+    h5w_errbuf *b = data;
+    if (!b->have && e && e->desc && e->desc[0]) {
+        snprintf(b->text, sizeof b->text, "%s", e->desc);
+        b->have = 1;
+    }
+    return 0;
+}
+
+/* h5p_fail with " (HDF5: <innermost HDF5 error>)" appended when HDF5's
+ * error stack holds one (it is then cleared). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+static ptm_status h5w_fail(const char *path, const char *object, ptm_status status, const char *fmt, ...)
+{
+    char msg[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    h5w_errbuf eb = {{0}, 0};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_error, &eb); /* innermost first */
+    H5Eclear2(H5E_DEFAULT);
+    if (eb.have)
+        return h5p_fail(path, object, status, "%s (HDF5: %s)", msg, eb.text);
+    return h5p_fail(path, object, status, "%s", msg);
+}
 
 /* Keras' save_attributes_to_hdf5_group: fixed-length strings, element size
  * the longest name; split with numpy.array_split into the fewest chunks
@@ -22,7 +105,7 @@ static ptm_status write_names(const char *path, hid_t obj, const char *objname, 
     for (size_t i = 0; i < n; i++) {
         size_t l = strlen(v[i]);
         if (l > H5P_HEADER_LIMIT)
-            return h5p_fail(path, objname, PTM_ERR_UNSUPPORTED, "a name of %zu bytes is too long for attribute %s", l,
+            return h5w_fail(path, objname, PTM_ERR_UNSUPPORTED, "a name of %zu bytes is too long for attribute %s", l,
                             an);
         if (l > isz)
             isz = l;
@@ -34,7 +117,7 @@ static ptm_status write_names(const char *path, hid_t obj, const char *objname, 
     hid_t t = H5Tcopy(H5T_C_S1);
     ptm_status s = PTM_OK;
     if (!buf || t < 0 || H5Tset_size(t, isz) < 0 || H5Tset_strpad(t, H5T_STR_NULLPAD) < 0)
-        s = h5p_fail(path, objname, PTM_ERR_NOMEM, "cannot build the type of attribute %s", an);
+        s = h5w_fail(path, objname, PTM_ERR_NOMEM, "cannot build the type of attribute %s", an);
     for (size_t i = 0; i < n && !s; i++)
         memcpy(buf + i * isz, v[i], strlen(v[i]));
     size_t at = 0;
@@ -49,7 +132,7 @@ static ptm_status write_names(const char *path, hid_t obj, const char *objname, 
         hid_t sp = scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL);
         hid_t a = sp >= 0 ? H5Acreate2(obj, nm, t, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
         if (a < 0 || H5Awrite(a, t, buf + at * isz) < 0)
-            s = h5p_fail(path, objname, PTM_ERR_IO, "cannot write attribute %s", nm);
+            s = h5w_fail(path, objname, PTM_ERR_IO, "cannot write attribute %s", nm);
         if (a >= 0)
             H5Aclose(a);
         if (sp >= 0)
@@ -115,10 +198,10 @@ static ptm_status write_dataset(const char *path, hid_t file, hid_t lcpl, const 
     hid_t ft, mt;
     ptm_status s = types_of(dt, &ft, &mt);
     if (s == PTM_ERR_UNSUPPORTED)
-        return h5p_fail(path, pt, PTM_ERR_UNSUPPORTED, "h5 cannot hold %s tensors (cast to float32 or float16 first)",
+        return h5w_fail(path, pt, PTM_ERR_UNSUPPORTED, "h5 cannot hold %s tensors (cast to float32 or float16 first)",
                         ptm_dtype_name(dt));
     if (s)
-        return h5p_fail(path, pt, s, "cannot build the HDF5 type");
+        return h5w_fail(path, pt, s, "cannot build the HDF5 type");
     const void *data = ptm_tensor_data(t);
     size_t nb = ptm_tensor_nbytes(t);
     int nd = ptm_tensor_ndim(t);
@@ -126,10 +209,10 @@ static ptm_status write_dataset(const char *path, hid_t file, hid_t lcpl, const 
     hsize_t dims[PTM_MAX_DIMS];
     void *tmp = NULL;
     if (!data && nb)
-        s = h5p_fail(path, pt, PTM_ERR_UNSUPPORTED, "tensor is not in host memory");
+        s = h5w_fail(path, pt, PTM_ERR_UNSUPPORTED, "tensor is not in host memory");
     if (!s && kind != H5P_T_NO && nb) {
         if (!(tmp = malloc(nb)))
-            s = h5p_fail(path, pt, PTM_ERR_NOMEM, "out of memory");
+            s = h5w_fail(path, pt, PTM_ERR_NOMEM, "out of memory");
         else
             h5p_transpose(data, tmp, ptm_dtype_size(dt), nd, ptm_tensor_shape(t), kind, 0, shape);
         data = tmp;
@@ -147,7 +230,7 @@ static ptm_status write_dataset(const char *path, hid_t file, hid_t lcpl, const 
         sp = nd ? H5Screate_simple(nd, dims, NULL) : H5Screate(H5S_SCALAR);
         d = sp >= 0 ? H5Dcreate2(file, dpath, ft, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT) : -1;
         if (d < 0 || (nb && H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0))
-            s = h5p_fail(path, dpath, PTM_ERR_IO, "cannot write the dataset");
+            s = h5w_fail(path, dpath, PTM_ERR_IO, "cannot write the dataset");
     }
     if (d >= 0)
         H5Dclose(d);
@@ -190,7 +273,7 @@ static ptm_status write_all(const char *path, hid_t file, const ptm_state_dict *
     char **layers = calloc(n ? n : 1, sizeof *layers);
     size_t nl = 0;
     if (!layers)
-        return h5p_fail(path, NULL, PTM_ERR_NOMEM, "out of memory");
+        return h5w_fail(path, NULL, PTM_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         size_t k = 0;
         while (k < nl && strcmp(layers[k], w[i].layer))
@@ -208,14 +291,14 @@ static ptm_status write_all(const char *path, hid_t file, const ptm_state_dict *
     }
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     if (lcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0)
-        s = h5p_fail(path, NULL, PTM_ERR_NOMEM, "cannot set up HDF5");
+        s = h5w_fail(path, NULL, PTM_ERR_NOMEM, "cannot set up HDF5");
     char **vars = calloc(n ? n : 1, sizeof *vars);
     if (!s && !vars)
-        s = h5p_fail(path, NULL, PTM_ERR_NOMEM, "out of memory");
+        s = h5w_fail(path, NULL, PTM_ERR_NOMEM, "out of memory");
     for (size_t L = 0; L < nl && !s; L++) {
         hid_t g = H5Gcreate2(file, layers[L], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (g < 0) {
-            s = h5p_fail(path, layers[L], PTM_ERR_IO, "cannot create the layer group");
+            s = h5w_fail(path, layers[L], PTM_ERR_IO, "cannot create the layer group");
             break;
         }
         size_t nv = 0;
@@ -228,7 +311,7 @@ static ptm_status write_all(const char *path, hid_t file, const ptm_state_dict *
                 continue;
             char *dp = malloc(strlen(layers[L]) + strlen(w[i].var) + 2);
             if (!dp) {
-                s = h5p_fail(path, w[i].pt, PTM_ERR_NOMEM, "out of memory");
+                s = h5w_fail(path, w[i].pt, PTM_ERR_NOMEM, "out of memory");
                 break;
             }
             sprintf(dp, "%s/%s", layers[L], w[i].var);
@@ -296,16 +379,16 @@ ptm_status h5p_save_model(const char *path, const ptm_state_dict *sd, const stru
         free(back);
     }
     if (!s) {
-        h5p_lock();
+        h5w_lock();
         hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
         if (f < 0)
-            s = h5p_fail(path, NULL, PTM_ERR_IO, "cannot create the file");
+            s = h5w_fail(path, NULL, PTM_ERR_IO, "cannot create the file");
         else {
             s = write_all(path, f, sd, w, n);
             if (H5Fclose(f) < 0 && !s)
-                s = h5p_fail(path, NULL, PTM_ERR_IO, "cannot finish the file");
+                s = h5w_fail(path, NULL, PTM_ERR_IO, "cannot finish the file");
         }
-        h5p_unlock();
+        h5w_unlock();
     }
     for (size_t i = 0; w && i < n; i++) {
         free(w[i].pt);
@@ -322,3 +405,5 @@ ptm_status h5p_save(const char *path, const ptm_state_dict *sd, const char *cons
     (void)metadata;
     return h5p_save_model(path, sd, NULL);
 }
+
+#endif /* H5P_READER_ONLY */

@@ -20,6 +20,8 @@ static ptm_context *ctx;
 static const ptm_format *fmt;
 static char in_path[160], out_path[160], out2_path[160];
 static const char *fz_name = "fuzz";
+/* Opens the input for fz_load_all; NULL: the format's own open (by path). */
+static ptm_status (*fz_open)(const char *path, void **source);
 
 static void fz_cleanup(void)
 {
@@ -92,7 +94,7 @@ static inline ptm_state_dict *fz_load_all(const char *path, const char *meta_key
                                           void **keep_src)
 {
     void *src = NULL;
-    if (fmt->open(path, &src) != PTM_OK)
+    if ((fz_open ? fz_open(path, &src) : fmt->open(path, &src)) != PTM_OK)
         return NULL;
     ptm_state_dict *sd = NULL;
     if (ptm_state_dict_new(&sd) != PTM_OK)

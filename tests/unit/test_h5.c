@@ -10,6 +10,12 @@
  *                         tensor: NAME DTYPE DIMS(d0,d1|-) F32-VALUES(a,b|-)
  *                         (values widened to double, "%.9g"); on failure
  *                         "error STATUS MESSAGE" and exit 1.
+ *   test_h5 mutate FILE OUT TRUNC FLIP
+ *                         write FILE cut after every TRUNC bytes, and with
+ *                         every FLIP-th byte inverted, to OUT and open and
+ *                         load each: it must load, or fail with a message
+ *                         naming OUT (a crash fails the test); prints the
+ *                         counts, exit 1 on a message that does not.
  *
  * Exits 77 (skipped) when the build has no h5 plugin (no libhdf5). */
 #include "check.h"
@@ -102,6 +108,69 @@ static int dump(const char *path)
     }
     fmt->close(src);
     return 0;
+}
+
+/* Open `path` and load every tensor: 0 loaded, 1 refused with a message
+ * naming the file, 2 refused without. */
+static int try_load(const char *path)
+{
+    void *src = NULL;
+    ptm_status s = fmt->open(path, &src);
+    for (size_t i = 0; !s && i < fmt->count(src); i++) {
+        ptm_tensor_info ti;
+        ptm_tensor *t = NULL;
+        if (!(s = fmt->info(src, i, &ti)) && !(s = fmt->load(src, i, &t))) {
+            const volatile unsigned char *b = ptm_tensor_data(t);
+            unsigned sum = 0;
+            for (size_t k = 0; k < ptm_tensor_nbytes(t); k++)
+                sum += b[k];
+            (void)sum;
+            ptm_tensor_release(t);
+        }
+    }
+    if (src)
+        fmt->close(src);
+    if (!s)
+        return 0;
+    if (!strstr(ptm_last_error(), path)) {
+        printf("message does not name %s: %s\n", path, ptm_last_error());
+        return 2;
+    }
+    return 1;
+}
+
+static int mutate(const char *in, const char *out, long trunc, long flip)
+{
+    FILE *f = fopen(in, "rb");
+    if (!f || trunc <= 0 || flip <= 0)
+        return 2;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = n > 0 ? malloc((size_t)n) : NULL;
+    if (!b || fread(b, 1, (size_t)n, f) != (size_t)n)
+        return 2;
+    fclose(f);
+    long cases = 0, loaded = 0, bad = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (long at = 0; at < n; at += pass ? flip : trunc) {
+            if (pass)
+                b[at] ^= 0xFF;
+            FILE *g = fopen(out, "wb");
+            size_t len = pass ? (size_t)n : (size_t)at;
+            if (!g || (len && fwrite(b, 1, len, g) != len) || fclose(g) != 0)
+                return 2;
+            if (pass)
+                b[at] ^= 0xFF;
+            int r = try_load(out);
+            cases++;
+            loaded += r == 0;
+            bad += r == 2;
+        }
+    free(b);
+    printf("%ld cases: %ld loaded, %ld refused naming the file, %ld refused without\n", cases, loaded,
+           cases - loaded - bad, bad);
+    return bad ? 1 : 0;
 }
 
 /* ---------------------------------------------------------------- tests */
@@ -281,6 +350,8 @@ int main(int argc, char **argv)
     }
     if (argc == 3 && !strcmp(argv[1], "dump"))
         return dump(argv[2]);
+    if (argc == 6 && !strcmp(argv[1], "mutate"))
+        return mutate(argv[2], argv[3], atol(argv[4]), atol(argv[5]));
     RUN(probe);
     RUN(round_trip_roles);
     RUN(base_prefix_added);
