@@ -17,12 +17,18 @@ static const uint8_t h5f_sig[8] = {0x89, 'H', 'D', 'F', 0x0d, 0x0a, 0x1a, 0x0a};
 
 ptm_status h5f_fail(const h5f_file *f, const char *object, ptm_status status, const char *fmt, ...)
 {
-    char msg[700];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    ptm_status s = h5f_vfail(f ? f->path : NULL, object, status, fmt, ap);
     va_end(ap);
-    const char *p = f && f->path ? f->path : "h5";
+    return s;
+}
+
+ptm_status h5f_vfail(const char *path, const char *object, ptm_status status, const char *fmt, va_list ap)
+{
+    char msg[700];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    const char *p = path ? path : "h5";
     size_t pl = strlen(p);
     const char *dots = pl > 300 ? "..." : "";
     if (pl > 300)
@@ -30,6 +36,20 @@ ptm_status h5f_fail(const h5f_file *f, const char *object, ptm_status status, co
     if (object)
         return ptm_error(status, "%s%s: \"%.300s\": %s", dots, p, object, msg);
     return ptm_error(status, "%s%s: %s", dots, p, msg);
+}
+
+void *h5f_grow(h5f_file *f, const char *obj, void *arr, size_t *cap, size_t n, size_t esize)
+{
+    if (n < *cap)
+        return arr;
+    size_t nc = *cap ? 2 * *cap : 16;
+    void *g = nc <= SIZE_MAX / esize ? realloc(arr, nc * esize) : NULL;
+    if (!g) {
+        h5f_fail(f, obj, PTM_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    *cap = nc;
+    return g;
 }
 
 const uint8_t *h5f_at(const h5f_file *f, uint64_t addr, uint64_t len)
@@ -219,14 +239,10 @@ static ptm_status push_msg(h5f_file *f, const char *obj, msg_list *l, unsigned t
     ptm_status s = h5f_spend(f, obj, 1);
     if (s)
         return s;
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? 2 * l->cap : 16;
-        h5f_msg *g = realloc(l->m, nc * sizeof *g);
-        if (!g)
-            return h5f_fail(f, obj, PTM_ERR_NOMEM, "out of memory");
-        l->m = g;
-        l->cap = nc;
-    }
+    h5f_msg *g = h5f_grow(f, obj, l->m, &l->cap, l->n, sizeof *g);
+    if (!g)
+        return PTM_ERR_NOMEM;
+    l->m = g;
     h5f_msg m = {type, flags, data, len};
     l->m[l->n++] = m;
     return PTM_OK;
@@ -546,14 +562,10 @@ static ptm_status push_attr(h5f_file *f, const char *obj, attr_list *l, const h5
 {
     if (l->n >= H5F_MAX_ATTRS)
         return h5f_fail(f, obj, PTM_ERR_FORMAT, "more than %d attributes", H5F_MAX_ATTRS);
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? 2 * l->cap : 8;
-        h5f_attr *g = realloc(l->a, nc * sizeof *g);
-        if (!g)
-            return h5f_fail(f, obj, PTM_ERR_NOMEM, "out of memory");
-        l->a = g;
-        l->cap = nc;
-    }
+    h5f_attr *g = h5f_grow(f, obj, l->a, &l->cap, l->n, sizeof *g);
+    if (!g)
+        return PTM_ERR_NOMEM;
+    l->a = g;
     l->a[l->n++] = *a;
     return PTM_OK;
 }

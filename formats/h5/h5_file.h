@@ -23,6 +23,7 @@
 
 #include <ptm/ptm.h>
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -106,6 +107,12 @@ int64_t h5f_abs(const h5f_file *f, uint64_t addr, uint64_t len);
 const uint8_t *h5f_image(const h5f_file *f);
 
 /* Fail with "<path>: \"<object>\": <what>" (object may be NULL). */
+/* The array `arr` of *cap elements of esize bytes with room for element n
+ * (doubled, 16 at first, when full): arr or its moved copy; NULL (arr
+ * untouched, a PTM_ERR_NOMEM message set) when memory runs out. */
+void *h5f_grow(h5f_file *f, const char *obj, void *arr, size_t *cap, size_t n, size_t esize);
+/* h5f_fail with a va_list and the file's path (NULL: "h5"). */
+ptm_status h5f_vfail(const char *path, const char *object, ptm_status status, const char *fmt, va_list ap);
 ptm_status h5f_fail(const h5f_file *f, const char *object, ptm_status status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))

@@ -54,14 +54,10 @@ static ptm_status push_link(h5f_file *f, const char *obj, link_list *ll, const h
 {
     if (ll->n >= H5F_MAX_LINKS)
         return h5f_fail(f, obj, PTM_ERR_FORMAT, "group has more than %u links", H5F_MAX_LINKS);
-    if (ll->n == ll->cap) {
-        size_t nc = ll->cap ? 2 * ll->cap : 16;
-        h5f_link *g = realloc(ll->l, nc * sizeof *g);
-        if (!g)
-            return h5f_fail(f, obj, PTM_ERR_NOMEM, "out of memory");
-        ll->l = g;
-        ll->cap = nc;
-    }
+    h5f_link *g = h5f_grow(f, obj, ll->l, &ll->cap, ll->n, sizeof *g);
+    if (!g)
+        return PTM_ERR_NOMEM;
+    ll->l = g;
     ll->l[ll->n++] = *l;
     return PTM_OK;
 }
@@ -222,16 +218,11 @@ ptm_status h5f_links(h5f_file *f, uint64_t addr, const char *obj, const h5f_link
     free(m);
     if (!s && !group)
         s = h5f_fail(f, obj, PTM_ERR_FORMAT, "is not a group");
-    if (!s && f->ngroups == f->capgroups) {
-        size_t nc = f->capgroups ? 2 * f->capgroups : 16;
-        h5f_group *g = realloc(f->groups, nc * sizeof *g);
-        if (!g)
-            s = h5f_fail(f, obj, PTM_ERR_NOMEM, "out of memory");
-        else {
-            f->groups = g;
-            f->capgroups = nc;
-        }
-    }
+    h5f_group *grown = s ? NULL : h5f_grow(f, obj, f->groups, &f->capgroups, f->ngroups, sizeof *grown);
+    if (grown)
+        f->groups = grown;
+    else if (!s)
+        s = PTM_ERR_NOMEM;
     if (s) {
         free(ll.l);
         return s;

@@ -178,14 +178,10 @@ static ptm_status heap_direct(h5f_file *f, fheap *h, uint64_t addr, uint64_t siz
                         (unsigned long long)addr);
     h5f_rd r = h5f_rd_make(p + 5 + f->so, h->boff_size);
     uint64_t off = h5f_rd_uint(&r, h->boff_size);
-    if (h->nblocks == h->capblocks) {
-        size_t nc = h->capblocks ? 2 * h->capblocks : 16;
-        dblock *g = realloc(h->blocks, nc * sizeof *g);
-        if (!g)
-            return h5f_fail(f, obj, PTM_ERR_NOMEM, "out of memory");
-        h->blocks = g;
-        h->capblocks = nc;
-    }
+    dblock *g = h5f_grow(f, obj, h->blocks, &h->capblocks, h->nblocks, sizeof *g);
+    if (!g)
+        return PTM_ERR_NOMEM;
+    h->blocks = g;
     dblock b = {off, size, p};
     h->blocks[h->nblocks++] = b;
     return PTM_OK;
@@ -247,14 +243,10 @@ static ptm_status huge_record(h5f_file *f, const uint8_t *rec, const char *obj, 
     hr.addr = h5f_rd_addr(&r, f);
     hr.len = h5f_rd_len(&r, f);
     hr.id = h->huge_type == 1 ? h5f_rd_len(&r, f) : hr.addr;
-    if (h->nhuge == h->caphuge) {
-        size_t nc = h->caphuge ? 2 * h->caphuge : 8;
-        huge_rec *g = realloc(h->huge, nc * sizeof *g);
-        if (!g)
-            return h5f_fail(f, obj, PTM_ERR_NOMEM, "out of memory");
-        h->huge = g;
-        h->caphuge = nc;
-    }
+    huge_rec *g = h5f_grow(f, obj, h->huge, &h->caphuge, h->nhuge, sizeof *g);
+    if (!g)
+        return PTM_ERR_NOMEM;
+    h->huge = g;
     h->huge[h->nhuge++] = hr;
     return PTM_OK;
 }

@@ -58,19 +58,11 @@ static int host_big_endian(void)
 
 ptm_status h5p_fail(const char *path, const char *object, ptm_status status, const char *fmt, ...)
 {
-    char msg[700];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    ptm_status s = h5f_vfail(path, object, status, fmt, ap);
     va_end(ap);
-    const char *p = path ? path : "h5";
-    size_t pl = strlen(p);
-    const char *dots = pl > 300 ? "..." : "";
-    if (pl > 300)
-        p += pl - 300;
-    if (object)
-        return ptm_error(status, "%s%s: \"%.300s\": %s", dots, p, object, msg);
-    return ptm_error(status, "%s%s: %s", dots, p, msg);
+    return s;
 }
 
 void h5p_free_names(char **names, size_t n)
