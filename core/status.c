@@ -32,6 +32,12 @@ const char *ptm_status_str(ptm_status s)
     case PTM_ERR_BACKEND: return "backend error";
     case PTM_ERR_EXISTS: return "already exists";
     case PTM_ERR_STATE: return "invalid state";
+    case PTM_ERR_NETWORK: return "network error";
+    case PTM_ERR_REPO_NOT_FOUND: return "repository not found";
+    case PTM_ERR_GATED: return "gated or unauthorized";
+    case PTM_ERR_REVISION_NOT_FOUND: return "revision not found";
+    case PTM_ERR_ENTRY_NOT_FOUND: return "file not found in repository";
+    case PTM_ERR_OFFLINE: return "offline and not cached";
     }
     return "unknown status";
 }

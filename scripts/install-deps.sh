@@ -4,7 +4,7 @@
 # ones; apt-get update runs first when anything is missing).  Needs root, or
 # sudo when available.
 set -eu
-PKGS="build-essential cmake ninja-build pkg-config libltdl-dev libcjson-dev libcurl4-openssl-dev
+PKGS="build-essential cmake ninja-build pkg-config libltdl-dev libcjson-dev libcurl4-openssl-dev libssl-dev
       libmsgpack-dev libopenblas-dev libhdf5-dev clang python3 python3-numpy python3-torch python3-h5py python3-msgpack
       libvulkan-dev glslc mesa-vulkan-drivers"
 missing=""

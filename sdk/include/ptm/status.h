@@ -39,7 +39,14 @@ typedef enum ptm_status {
     PTM_ERR_OVERFLOW = -12,     /* a size computation overflowed             */
     PTM_ERR_BACKEND = -13,      /* a compute backend failed                  */
     PTM_ERR_EXISTS = -14,       /* a name is already registered              */
-    PTM_ERR_STATE = -15         /* the object is not in a state for the call */
+    PTM_ERR_STATE = -15,        /* the object is not in a state for the call */
+    /* Hugging Face Hub (since 0.2): */
+    PTM_ERR_NETWORK = -16,      /* connection failed, timed out, bad answer  */
+    PTM_ERR_REPO_NOT_FOUND = -17, /* no such repository (or private)        */
+    PTM_ERR_GATED = -18,        /* gated repo, or 401/403: token / access    */
+    PTM_ERR_REVISION_NOT_FOUND = -19, /* no such branch, tag or commit      */
+    PTM_ERR_ENTRY_NOT_FOUND = -20, /* no such file in the repo at the rev   */
+    PTM_ERR_OFFLINE = -21       /* offline (or unreachable) and not cached   */
 } ptm_status;
 
 /* A constant English name of a status ("format error", ...).  Never NULL. */
