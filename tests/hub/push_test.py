@@ -51,6 +51,8 @@ def ptm(*args, token=TOKEN, env_extra=None):
     r = subprocess.run([PTM, *args], capture_output=True, text=True, env=env)
     secret_seen = TOKEN in r.stdout + r.stderr or OTHER in r.stdout + r.stderr
     check(not secret_seen, "token absent from the output of ptm %s" % " ".join(args[:3]))
+    sanitizer = any(w in r.stderr for w in ("AddressSanitizer", "LeakSanitizer", "runtime error:"))
+    check(not sanitizer, "no sanitizer report from ptm %s" % " ".join(args[:3]))
     return r.returncode, r.stdout.strip(), r.stderr.strip()
 
 

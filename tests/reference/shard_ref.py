@@ -105,6 +105,8 @@ def expected(sd, max_size, weights_name):
 
 def ptm(*args):
     r = subprocess.run([PTM, *args], capture_output=True, text=True)
+    sanitizer = any(w in r.stderr for w in ("AddressSanitizer", "LeakSanitizer", "runtime error:"))
+    check(not sanitizer, "no sanitizer report from ptm " + " ".join(args))
     return r.returncode, r.stdout + r.stderr
 
 
