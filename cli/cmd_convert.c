@@ -85,7 +85,7 @@ int cmd_convert(int argc, char **argv)
     }
     ptm_context *ctx = NULL;
     ptm_model *m = NULL;
-    if (!rc && (rc = cli_context("convert", &ctx)) == 0 && ptm_model_from_pretrained(ctx, pos[0], &o, &m) != PTM_OK)
+    if (!rc && (rc = cli_context("convert", &ctx)) == 0 && cli_from_pretrained(ctx, pos[0], &o, &m) != PTM_OK)
         rc = cli_fail("convert", NULL);
     if (!rc && cast != PTM_DTYPE_AUTO && ptm_model_cast(m, cast, nkeep ? keep : NULL) != PTM_OK)
         rc = cli_fail("convert", "casting");

@@ -138,7 +138,7 @@ int cmd_info(int argc, char **argv)
     if (cli_context("info", &ctx))
         return 1;
     ptm_model *m;
-    if (ptm_model_from_pretrained(ctx, model, &o, &m) != PTM_OK) {
+    if (cli_from_pretrained(ctx, model, &o, &m) != PTM_OK) {
         ptm_context_free(ctx);
         return cli_fail("info", NULL);
     }

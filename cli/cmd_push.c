@@ -2,8 +2,6 @@
 /* cmd_push.c - `ptm push MODEL REPO_ID [...]`: push_to_hub. */
 #include "cli.h"
 
-#include <ptm/hub_push.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +31,17 @@ static const char usage[] =
     "  --token T              access token (default: HF_TOKEN, then the token\n"
     "                         file under HF_HOME); never printed\n"
     "  --endpoint URL         Hub endpoint (default: HF_ENDPOINT, then\n"
-    "                         https://huggingface.co)\n" CLI_LOAD_HELP
+    "                         https://huggingface.co)\n"
     "  -h, --help             show this help\n\n"
+    "Loading MODEL:\n"
+    "  --dtype D       load the parameters as D: auto (default), f32, f16, bf16\n"
+    "  --class NAME    build this model class instead of config.json's\n"
+    "  --from-tf       load tf_model.h5 (transformers' from_tf=True)\n"
+    "  --from-flax     load flax_model.msgpack (transformers' from_flax=True)\n"
+    "MODEL may also be a Hub repo id, downloaded into the Hugging Face cache\n"
+    "from its main branch with the same --token and --endpoint (--revision\n"
+    "names the push's branch), and --cache-dir, --proxy, --subfolder,\n"
+    "--force-download, --local-files-only, --no-progress (see ptm download).\n\n"
     "Large uploads show progress on stderr when it is a terminal (not with\n"
     "HF_HUB_DISABLE_PROGRESS_BARS=1).\n";
 
@@ -107,9 +114,21 @@ int cmd_push(int argc, char **argv)
     ptm_context *ctx = NULL;
     ptm_model *m = NULL;
     char *url = NULL;
-    if (!rc && (rc = cli_context("push", &ctx)) == 0 && ptm_model_from_pretrained(ctx, pos[0], &o, &m) != PTM_OK)
+    /* the source repo (when MODEL is a repo id) is read with the same token
+     * and endpoint as the push */
+    ptm_hub_options hub;
+    if (o.hub)
+        hub = *o.hub;
+    else
+        cli_hub_options_init(&hub);
+    if (po.token)
+        hub.token = po.token;
+    if (po.endpoint)
+        hub.endpoint = po.endpoint;
+    o.hub = &hub;
+    if (!rc && (rc = cli_context("push", &ctx)) == 0 && cli_from_pretrained(ctx, pos[0], &o, &m) != PTM_OK)
         rc = cli_fail("push", NULL);
-    if (!rc && ptm_model_push_to_hub(m, pos[1], &po, &url) != PTM_OK)
+    if (!rc && cli_record(ptm_model_push_to_hub(m, pos[1], &po, &url)) != PTM_OK)
         rc = cli_fail("push", NULL);
     if (!rc)
         printf("%s\n", url);

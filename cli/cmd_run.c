@@ -93,7 +93,7 @@ int cli_open_model(const char *cmd, const char *path, const ptm_load_options *lo
     *ex = NULL;
     if (cli_context(cmd, ctx))
         return 1;
-    if (ptm_model_from_pretrained(*ctx, path, lo, m) != PTM_OK) {
+    if (cli_from_pretrained(*ctx, path, lo, m) != PTM_OK) {
         int rc = cli_fail(cmd, NULL);
         ptm_context_free(*ctx);
         *ctx = NULL;

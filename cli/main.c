@@ -10,6 +10,7 @@ static const struct {
     int (*fn)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"download", cmd_download, "download a model (or files) from the Hugging Face Hub into the cache"},
     {"plugins", cmd_plugins, "list registered architectures, formats and backends"},
     {"info", cmd_info, "describe a model: type, class, dtype, parameters, memory, files"},
     {"convert", cmd_convert, "load a model and save it again (dtype change)"},

@@ -36,7 +36,7 @@ static char *dirname_of(const char *path)
 
 /* Read an index file: {"metadata": {...}, "weight_map": {name: shard}};
  * the shards, sorted and unique, resolved next to the index. */
-static ptm_status read_index(const char *index_path, char ***shards, size_t *nshards)
+ptm_status ptm__checkpoint_read_index(const char *index_path, char ***shards, size_t *nshards)
 {
     char *text;
     size_t len;
@@ -159,15 +159,9 @@ static ptm_status open_source(ptm_context *ctx, ptm__checkpoint *ck, const char 
     return PTM_OK;
 }
 
-/* The weight files transformers would pick in a folder (PyTorch side,
- * without from_tf / from_flax), as path strings. */
-static ptm_status pick_files(const char *dir, int from_tf, int from_flax, char ***files, size_t *nfiles)
+const ptm__weight_candidate *ptm__weight_candidates(size_t *n)
 {
-    static const struct {
-        const char *name;
-        int is_index;
-        int needs; /* 1 = from_tf, 2 = from_flax */
-    } order[] = {
+    static const ptm__weight_candidate order[] = {
         {"tf_model.h5", 0, 1},
         {"tf_model.h5.index.json", 1, 1},
         {"flax_model.msgpack", 0, 2},
@@ -177,7 +171,17 @@ static ptm_status pick_files(const char *dir, int from_tf, int from_flax, char *
         {"pytorch_model.bin", 0, 0},
         {"pytorch_model.bin.index.json", 1, 0},
     };
-    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+    *n = sizeof order / sizeof order[0];
+    return order;
+}
+
+/* The weight files transformers would pick in a folder (PyTorch side,
+ * without from_tf / from_flax), as path strings. */
+static ptm_status pick_files(const char *dir, int from_tf, int from_flax, char ***files, size_t *nfiles)
+{
+    size_t norder;
+    const ptm__weight_candidate *order = ptm__weight_candidates(&norder);
+    for (size_t i = 0; i < norder; i++) {
         if ((order[i].needs == 1 && !from_tf) || (order[i].needs == 2 && !from_flax))
             continue;
         char *p = ptm__path_join(dir, order[i].name);
@@ -187,7 +191,7 @@ static ptm_status pick_files(const char *dir, int from_tf, int from_flax, char *
             free(p);
             continue;
         }
-        ptm_status s = order[i].is_index ? read_index(p, files, nfiles) : ptm__strv_push(files, nfiles, p);
+        ptm_status s = order[i].is_index ? ptm__checkpoint_read_index(p, files, nfiles) : ptm__strv_push(files, nfiles, p);
         free(p);
         return s;
     }
@@ -229,7 +233,7 @@ ptm_status ptm__checkpoint_open(ptm_context *ctx, const char *path, int from_tf,
         if (!dir)
             s = ptm_error(PTM_ERR_NOMEM, "out of memory");
         else if (l > 11 && strcmp(path + l - 11, ".index.json") == 0)
-            s = read_index(path, &files, &nfiles);
+            s = ptm__checkpoint_read_index(path, &files, &nfiles);
         else
             s = ptm__strv_push(&files, &nfiles, path);
     } else {

@@ -295,9 +295,19 @@ ptm_status ptm_model_from_pretrained(ptm_context *ctx, const char *path, const p
     ptm_status s = ptm_context_load_plugins(ctx);
     if (s)
         return s;
+    /* resolve: a path that is neither a file nor a folder but looks like a
+     * repo id goes through the Hub into the shared cache */
+    char *hub_dir = NULL;
+    if (!ptm__is_dir(path) && !ptm__is_file(path) && ptm_hub_is_repo_id(path)) {
+        if ((s = ptm_hub_snapshot_for_load(ctx, path, o.hub, o.from_tf, o.from_flax, &hub_dir)))
+            return s;
+        path = hub_dir;
+    }
     ptm_model *m = calloc(1, sizeof *m);
-    if (!m)
+    if (!m) {
+        free(hub_dir);
         return ptm_error(PTM_ERR_NOMEM, "out of memory");
+    }
     m->ctx = ctx;
     ptm__checkpoint ck;
     char *dir = NULL, *cfg_path = NULL;
@@ -360,12 +370,14 @@ ptm_status ptm_model_from_pretrained(ptm_context *ctx, const char *path, const p
     ptm__checkpoint_close(&ck);
     free(dir);
     free(cfg_path);
+    free(hub_dir);
     *out = m;
     return PTM_OK;
 fail:
     ptm__checkpoint_close(&ck);
     free(dir);
     free(cfg_path);
+    free(hub_dir);
     ptm_model_free(m);
     return s;
 }

@@ -51,6 +51,18 @@ void ptm__checkpoint_close(ptm__checkpoint *ck);
 /* Entry by checkpoint key, or NULL. */
 ckpt_entry *ptm__checkpoint_find(ptm__checkpoint *ck, const char *name);
 
+/* The weight file names a folder is searched for, in transformers'
+ * priority order (shared by local loading and the Hub client). */
+typedef struct ptm__weight_candidate {
+    const char *name;
+    int is_index; /* a sharded checkpoint's index (.index.json)  */
+    int needs;    /* 0: always; 1: only with from_tf; 2: only with from_flax */
+} ptm__weight_candidate;
+const ptm__weight_candidate *ptm__weight_candidates(size_t *n);
+/* The shards an index file names: paths next to the index, sorted, unique
+ * (each a plain file name; checked). */
+ptm_status ptm__checkpoint_read_index(const char *index_path, char ***shards, size_t *nshards);
+
 /* Append a copy of `s` to a string vector. */
 ptm_status ptm__strv_push(char ***v, size_t *n, const char *s);
 

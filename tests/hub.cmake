@@ -12,3 +12,9 @@ target_compile_definitions(test_hub_http PRIVATE PTM_TEST_TMP="${PTM_TEST_TMP}")
 target_link_libraries(test_hub_http PRIVATE ptm PkgConfig::CJSON PkgConfig::CURL PkgConfig::CRYPTO Threads::Threads)
 set_target_properties(test_hub_http PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 add_test(NAME test_hub_http COMMAND test_hub_http WORKING_DIRECTORY ${PTM_TEST_TMP})
+
+foreach(case download auth errors python_cache resume corrupt timeout concurrent revisions)
+  add_test(NAME hub_${case}
+    COMMAND ${PTM_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/hub/test_hub.py $<TARGET_FILE:ptm_cli>
+            ${PTM_TEST_TMP}/hub_${case} ${case})
+endforeach()

@@ -93,11 +93,8 @@ typedef struct xfer {
     int body_err;
 } xfer;
 
-static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
+int ptm__hub_header_line(ptm__hub_response *rs, const char *buf, size_t n)
 {
-    xfer *x = ud;
-    ptm__hub_response *rs = x->rs;
-    size_t n = size * nitems;
     if (n >= 5 && !memcmp(buf, "HTTP/", 5)) {
         /* a new status line: headers of earlier answers are forgotten */
         clear_headers(rs);
@@ -109,12 +106,11 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
                 st = st * 10 + (*p - '0');
         }
         rs->status = st;
-        x->checked_range = 0;
-        return n;
+        return 1;
     }
     const char *colon = memchr(buf, ':', n);
     if (!colon || colon == buf || rs->nhdrs >= MAX_HEADERS)
-        return n;
+        return 0;
     const char *v = colon + 1, *end = buf + n;
     while (v < end && (*v == ' ' || *v == '\t'))
         v++;
@@ -122,22 +118,34 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
         end--;
     char **nn = realloc(rs->hdr_names, (rs->nhdrs + 1) * sizeof *nn);
     if (!nn)
-        return 0;
+        return -1;
     rs->hdr_names = nn;
     char **nv = realloc(rs->hdr_values, (rs->nhdrs + 1) * sizeof *nv);
     if (!nv)
-        return 0;
+        return -1;
     rs->hdr_values = nv;
     char *name = strndup(buf, (size_t)(colon - buf));
     char *val = strndup(v, (size_t)(end - v));
     if (!name || !val) {
         free(name);
         free(val);
-        return 0;
+        return -1;
     }
     nn[rs->nhdrs] = name;
     nv[rs->nhdrs] = val;
     rs->nhdrs++;
+    return 0;
+}
+
+static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
+{
+    xfer *x = ud;
+    size_t n = size * nitems;
+    int r = ptm__hub_header_line(x->rs, buf, n);
+    if (r < 0)
+        return 0;
+    if (r == 1)
+        x->checked_range = 0;
     return n;
 }
 

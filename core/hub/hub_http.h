@@ -99,6 +99,11 @@ typedef struct ptm__hub_response {
  * with ptm__hub_response_free even on failure. */
 ptm_status ptm__hub_request_do(const ptm__hub_request *rq, ptm__hub_response *rs);
 void ptm__hub_response_free(ptm__hub_response *rs);
+/* Feed one raw header line (as libcurl delivers it, CRLF included) into
+ * rs: a status line resets the header set and sets rs->status (1 is
+ * returned), "Name: value" is stored (0; also for lines that are neither),
+ * -1 when out of memory.  Untrusted bytes (fuzzed). */
+int ptm__hub_header_line(ptm__hub_response *rs, const char *line, size_t n);
 /* Value of a response header (case-insensitive name), or NULL. */
 const char *ptm__hub_header(const ptm__hub_response *rs, const char *name);
 

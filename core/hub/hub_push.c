@@ -5,7 +5,7 @@
  * NDJSON commit. */
 #include "hub_push.h"
 
-#include "ptm/hub_push.h"
+#include "ptm/ptm.h"
 
 #include <cJSON.h>
 #include <dirent.h>

@@ -152,6 +152,11 @@ def run_all(has_download):
             check(os.path.exists(p) and open(p, "rb").read() == open(os.path.join(local, n), "rb").read(),
                   "ptm download: %s identical to the local save" % n)
 
+        # MODEL may itself be a repo id: downloaded, then pushed elsewhere
+        rc, out, err = ptm("push", "alice/kjv", "alice/kjv-copy", "--cache-dir", os.path.join(OUT, "cache2"))
+        check(rc == 0, "push from a repo id: " + last(err))
+        same_as_local("alice/kjv-copy", local)
+
     # 2. the existing repo again: fine; tags merged into the card; the LFS
     # object is already stored, so nothing goes to storage
     nstore = len(SRV.upload.requests)
@@ -219,12 +224,12 @@ def run_all(has_download):
     # folder goes in every case and nothing is committed
     ncommits = len(state()["commits"])
     rc, out, err = ptm("push", MODEL, "alice/kjv", token="hf_wrong_token_zzz")
-    check(rc == 1 and "401" in err and "token" in err and "hf_wrong_token_zzz" not in err,
-          "bad token: auth error: " + last(err))
+    check(rc == 5 and "401" in err and "token" in err and "hf_wrong_token_zzz" not in err,
+          "bad token: auth error (exit 5): " + last(err))
     rc, out, err = ptm("push", MODEL, "alice/kjv", token=None)
-    check(rc == 1 and "401" in err and "token" in err, "no token: auth error: " + last(err))
+    check(rc == 5 and "401" in err and "token" in err, "no token: auth error (exit 5): " + last(err))
     rc, out, err = ptm("push", MODEL, "bob/theirs")
-    check(rc == 1 and "403" in err, "other namespace: refused: " + last(err))
+    check(rc == 5 and "403" in err, "other namespace: refused (exit 5): " + last(err))
     rc, out, err = ptm("push", MODEL, "not a repo id")
     check(rc == 1 and "repository id" in err, "invalid repo id: " + last(err))
     rc, out, err = ptm("push", MODEL, "alice/x", "--max-shard-size", "5.5GB")

@@ -13,6 +13,7 @@
 #include "arch.h"
 #include "format.h"
 #include "backend.h"
+#include "hub.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -143,6 +144,10 @@ typedef struct ptm_load_options {
      * holding only such a checkpoint is an error that says so. */
     int from_tf;
     int from_flax;
+    /* A `path` that is neither a file nor a folder but has the shape of a
+     * Hub repo id ("name" or "org/name") is downloaded through the Hub into
+     * the shared cache with these options (NULL: defaults).  Since 0.2. */
+    const struct ptm_hub_options *hub;
 } ptm_load_options;
 
 PTM_API void ptm_load_options_init(ptm_load_options *opts);

@@ -1,0 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
+# fuzz_hub links the core-private Hub parsers (and core/util.c) directly.
+target_sources(${name} PRIVATE ${CMAKE_SOURCE_DIR}/core/hub/hub_http.c ${CMAKE_SOURCE_DIR}/core/hub/hub_util.c
+               ${CMAKE_SOURCE_DIR}/core/hub/hub_parse.c ${CMAKE_SOURCE_DIR}/core/util.c)
+target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/core ${CMAKE_SOURCE_DIR}/core/hub)
+target_link_libraries(${name} PRIVATE PkgConfig::CJSON PkgConfig::CURL PkgConfig::CRYPTO Threads::Threads)
