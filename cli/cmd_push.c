@@ -42,8 +42,8 @@ static const char usage[] =
     "from its main branch with the same --token and --endpoint (--revision\n"
     "names the push's branch), and --cache-dir, --proxy, --subfolder,\n"
     "--force-download, --local-files-only, --no-progress (see ptm download).\n\n"
-    "Large uploads show progress on stderr when it is a terminal (not with\n"
-    "HF_HUB_DISABLE_PROGRESS_BARS=1).\n";
+    "LFS uploads show a progress bar on stderr when it is a terminal (not\n"
+    "with --no-progress or HF_HUB_DISABLE_PROGRESS_BARS=1).\n";
 
 int cmd_push(int argc, char **argv)
 {
@@ -126,6 +126,8 @@ int cmd_push(int argc, char **argv)
     if (po.endpoint)
         hub.endpoint = po.endpoint;
     o.hub = &hub;
+    po.progress = hub.progress; /* the bar of ptm download (off with --no-progress) */
+    po.progress_user = hub.progress_user;
     if (!rc && (rc = cli_context("push", &ctx)) == 0 && cli_from_pretrained(ctx, pos[0], &o, &m) != PTM_OK)
         rc = cli_fail("push", NULL);
     if (!rc && cli_record(ptm_model_push_to_hub(m, pos[1], &po, &url)) != PTM_OK)

@@ -457,6 +457,8 @@ ptm_status ptm_model_push_to_hub(const ptm_model *model, const char *repo_id, co
     c.repo_id = repo_id;
     c.revision = o.revision && *o.revision ? o.revision : "main";
     c.create_pr = o.create_pr;
+    c.progress = o.progress;
+    c.progress_user = o.progress_user;
     c.endpoint = ptm__hub_endpoint(o.endpoint);
     c.token = ptm__hub_token(o.token);
     c.qrev = ptm__hub_quote(c.revision, 0);

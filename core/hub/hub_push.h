@@ -25,6 +25,8 @@ typedef struct ptm__push_ctx {
     const char *revision; /* branch ("main" by default) */
     char *qrev;           /* revision percent-encoded, '/' included */
     int create_pr;
+    ptm_hub_progress_fn progress; /* may be NULL */
+    void *progress_user;
 } ptm__push_ctx;
 
 typedef struct ptm__push_file {

@@ -4,14 +4,14 @@
  * server already has are skipped; basic uploads are one PUT of the whole
  * file, multipart uploads one PUT per part from a file range, their ETags
  * posted to the completion URL; then verify when offered.  Storage URLs get
- * no token (only the endpoint's origin ever does, hub_http.c). */
+ * no token (only the endpoint's origin ever does, hub_http.c).  Progress
+ * goes to the caller's callback. */
 #include "hub_push.h"
 
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define BATCH_CHUNK 256
 #define HF_ORIGIN "https://huggingface.co"
@@ -19,30 +19,17 @@
 typedef struct {
     const char *name;
     uint64_t base, total; /* bytes done before this request, file size */
-    int show;
-    int last_pct;
+    ptm_hub_progress_fn fn;
+    void *user;
 } progress_t;
 
 static int on_progress(void *user, uint64_t now, uint64_t total)
 {
     (void)total;
     progress_t *p = user;
-    if (!p->show || !p->total)
-        return 0;
-    uint64_t done = p->base + now;
-    int pct = (int)(done * 100 / p->total);
-    if (pct != p->last_pct && pct <= 100) {
-        p->last_pct = pct;
-        fprintf(stderr, "\rUploading %s: %3d%% of %.1f MB", p->name, pct, (double)p->total / 1e6);
-        fflush(stderr);
-    }
+    if (p->fn)
+        p->fn(p->user, p->name, p->base + now > p->total ? p->total : p->base + now, p->total, 0);
     return 0;
-}
-
-static void progress_end(progress_t *p)
-{
-    if (p->show && p->last_pct >= 0)
-        fputc('\n', stderr);
 }
 
 /* An href pointing at huggingface.co goes to the configured endpoint
@@ -163,7 +150,7 @@ static ptm_status post_json(const ptm__push_ctx *c, const char *href, const char
 
 static ptm_status upload_object(const ptm__push_ctx *c, const ptm__lfs_action *a, const ptm__push_file *f)
 {
-    progress_t pg = {f->name, 0, f->size, isatty(2) && !ptm__hub_env_true("HF_HUB_DISABLE_PROGRESS_BARS"), -1};
+    progress_t pg = {f->name, 0, f->size, c->progress, c->progress_user};
     char what[300];
     ptm_status s = PTM_OK;
     if (!a->chunk_size) {
@@ -202,7 +189,8 @@ static ptm_status upload_object(const ptm__push_ctx *c, const ptm__lfs_action *a
             free(etags[i]);
         free(etags);
     }
-    progress_end(&pg);
+    if (pg.fn && !s)
+        pg.fn(pg.user, f->name, f->size, f->size, 1);
     if (!s && a->verify_href) {
         cJSON *o = cJSON_CreateObject();
         if (o && (!cJSON_AddStringToObject(o, "oid", a->oid) || !cJSON_AddNumberToObject(o, "size", (double)f->size))) {

@@ -88,6 +88,10 @@ typedef struct ptm_push_options {
     uint64_t max_shard_size;        /* as ptm_save_options (0: 5 GB) */
     int safe_serialization;         /* 1 (default): model.safetensors; 0: pytorch_model.bin */
     const char *const *tags;        /* NULL-terminated, added to README.md's metadata; may be NULL */
+    /* Called while each LFS file uploads (bytes sent of its size); NULL for
+     * none.  The library never prints. */
+    ptm_hub_progress_fn progress;
+    void *progress_user;
 } ptm_push_options;
 
 PTM_API void ptm_push_options_init(ptm_push_options *opts);
@@ -102,8 +106,7 @@ PTM_API void ptm_push_options_init(ptm_push_options *opts);
  * with create_pr.  Errors: PTM_ERR_GATED (token refused or missing),
  * PTM_ERR_REPO_NOT_FOUND, PTM_ERR_REVISION_NOT_FOUND, PTM_ERR_NETWORK, save
  * errors; the token never appears in messages.  The temporary folder is
- * removed in every case.  LFS uploads show a progress line on stderr when
- * it is a terminal (not with HF_HUB_DISABLE_PROGRESS_BARS). */
+ * removed in every case.  opts->progress follows each LFS upload. */
 PTM_API ptm_status ptm_model_push_to_hub(const ptm_model *model, const char *repo_id, const ptm_push_options *opts,
                                          char **commit_url);
 
