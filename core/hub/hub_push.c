@@ -71,7 +71,9 @@ char *ptm__push_base64(const void *data, size_t n)
 
 /* ----------------------------------------------------------- repo, card */
 
-static ptm_status create_repo(const ptm__push_ctx *c, int is_private)
+/* Create the repo; *full_id (malloc'd or NULL) is the id the server's
+ * answer gives it ("name" completed with the user's namespace). */
+static ptm_status create_repo(const ptm__push_ctx *c, int is_private, char **full_id)
 {
     const char *slash = strchr(c->repo_id, '/');
     cJSON *o = cJSON_CreateObject();
@@ -94,6 +96,8 @@ static ptm_status create_repo(const ptm__push_ctx *c, int is_private)
         snprintf(what, sizeof what, "%s: creating the repository", c->repo_id);
         s = ptm__hub_http_error(&rs, what, c->token != NULL);
     }
+    if (!s)
+        s = ptm__push_parse_repo_url(rs.body, rs.body_len, full_id);
     if (url)
         ptm__hub_response_free(&rs);
     free(url);
@@ -462,7 +466,7 @@ ptm_status ptm_model_push_to_hub(const ptm_model *model, const char *repo_id, co
     c.endpoint = ptm__hub_endpoint(o.endpoint);
     c.token = ptm__hub_token(o.token);
     c.qrev = ptm__hub_quote(c.revision, 0);
-    char *dir = NULL, *card = NULL, *existing = NULL, *url = NULL;
+    char *dir = NULL, *card = NULL, *existing = NULL, *url = NULL, *full_id = NULL;
     ptm__push_file *files = NULL;
     size_t nfiles = 0, existing_len = 0, card_len = 0;
     ptm_status s = PTM_OK;
@@ -470,8 +474,10 @@ ptm_status ptm_model_push_to_hub(const ptm_model *model, const char *repo_id, co
         s = ptm_error(PTM_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if ((s = create_repo(&c, o.is_private)))
+    if ((s = create_repo(&c, o.is_private, &full_id)))
         goto done;
+    if (full_id && !strchr(repo_id, '/'))
+        c.repo_id = full_id; /* as transformers, which continues with the URL's repo id */
     if (o.revision && *o.revision && strncmp(o.revision, "refs/pr", 7) != 0 && strcmp(o.revision, "main") != 0 &&
         (s = create_branch(&c)))
         goto done;
@@ -498,7 +504,7 @@ ptm_status ptm_model_push_to_hub(const ptm_model *model, const char *repo_id, co
     if (!readme)
         s = ptm_error(PTM_ERR_NOMEM, "out of memory");
     if (!s && !(s = fetch_card(&c, &existing, &existing_len)) &&
-        !(s = ptm__model_card(existing, existing_len, repo_id, o.tags, &card, &card_len, &changed)) &&
+        !(s = ptm__model_card(existing, existing_len, c.repo_id, o.tags, &card, &card_len, &changed)) &&
         (!existing || changed))
         s = ptm__write_file_atomic(readme, card, card_len);
     free(readme);
@@ -524,6 +530,7 @@ done:
     free(existing);
     free(c.endpoint);
     free(c.qrev);
+    free(full_id);
     ptm__hub_secret_free(c.token);
     return s;
 }

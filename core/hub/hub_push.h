@@ -21,7 +21,7 @@ ptm_status ptm__model_card(const char *existing, size_t len, const char *repo_id
 typedef struct ptm__push_ctx {
     char *endpoint;       /* no trailing '/' */
     char *token;          /* may be NULL */
-    const char *repo_id;  /* validated "org/name" */
+    const char *repo_id;  /* "org/name" (a bare "name" as the server completed it) */
     const char *revision; /* branch ("main" by default) */
     char *qrev;           /* revision percent-encoded, '/' included */
     int create_pr;
@@ -80,6 +80,10 @@ typedef struct ptm__lfs_action {
  * most PTM__LFS_MAX_PARTS). */
 ptm_status ptm__push_parse_batch(const char *json, size_t len, const char *what, ptm__lfs_action **out, size_t *n);
 void ptm__push_batch_free(ptm__lfs_action *a, size_t n);
+
+/* The create-repo answer's "url" (200 and 409 both carry one) as "org/name"
+ * (*repo_id malloc'd), or *repo_id = NULL when it has no usable one. */
+ptm_status ptm__push_parse_repo_url(const char *json, size_t len, char **repo_id);
 
 /* Commit answer: commitUrl (required) and pullRequestUrl (NULL if absent). */
 ptm_status ptm__push_parse_commit(const char *json, size_t len, const char *what, char **commit_url, char **pr_url);

@@ -283,3 +283,38 @@ ptm_status ptm__push_parse_commit(const char *json, size_t len, const char *what
     cJSON_Delete(root);
     return s;
 }
+
+ptm_status ptm__push_parse_repo_url(const char *json, size_t len, char **repo_id)
+{
+    *repo_id = NULL;
+    cJSON *root = json ? cJSON_ParseWithLength(json, len) : NULL;
+    const cJSON *url = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "url") : NULL;
+    ptm_status s = PTM_OK;
+    if (cJSON_IsString(url)) {
+        /* "<scheme>://<host>/<org>/<name>": the last two path segments */
+        const char *u = url->valuestring;
+        const char *p = strstr(u, "://");
+        p = p ? strchr(p + 3, '/') : NULL;
+        if (p) {
+            size_t n = strcspn(p + 1, "?#");
+            while (n && p[1 + n - 1] == '/')
+                n--;
+            const char *end = p + 1 + n, *cut = end;
+            int slashes = 0;
+            while (cut > p + 1 && slashes < 2) {
+                if (cut[-1] == '/' && ++slashes == 2)
+                    break;
+                cut--;
+            }
+            char *id = strndup(cut, (size_t)(end - cut));
+            if (!id)
+                s = ptm_error(PTM_ERR_NOMEM, "out of memory");
+            else if (slashes >= 1 && ptm__hub_valid_repo_id(id) && strchr(id, '/'))
+                *repo_id = id;
+            else
+                free(id);
+        }
+    }
+    cJSON_Delete(root);
+    return s;
+}

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_hub_push.c - the parsers of push_to_hub's untrusted inputs: the
- * preupload, LFS batch and commit answers of a server, and an existing
+ * create-repo, preupload, LFS batch and commit answers of a server, and an existing
  * README.md that tags are merged into.  The first byte picks the parser;
  * the core-private sources are compiled in (tests/fuzz/CMakeLists.txt). */
 #include "hub_push.h"
@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    int which = data[0] % 4;
+    int which = data[0] % 5;
     const char *text = (const char *)data + 1;
     size_t len = size - 1;
     /* the JSON parsers take (pointer, length); the card writer too, but a
@@ -51,6 +51,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         free(url);
         free(pr);
+    } else if (which == 4) {
+        char *id = NULL;
+        if (ptm__push_parse_repo_url(buf, len, &id) == PTM_OK && id && !strchr(id, '/'))
+            abort();
+        free(id);
     } else {
         static const char *const tags[] = {"ptm", "text-generation", "it's", NULL};
         char *out = NULL;

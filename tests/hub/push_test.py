@@ -220,6 +220,11 @@ def run_all(has_download):
     check(fetch("alice/secret", "config.json") == 401, "private: anonymous read refused")
     check(isinstance(fetch("alice/secret", "config.json", token=TOKEN), bytes), "private: owner can read")
 
+    # a bare name goes to the token's namespace, as the server's URL says
+    rc, out, err = ptm("push", MODEL, "kjv-bare")
+    check(rc == 0 and out.startswith(SRV.endpoint + "/alice/kjv-bare/commit/"), "bare repo name -> alice/: " + out)
+    same_as_local("alice/kjv-bare", local)
+
     # 9. errors: bad token, no token, someone else's namespace; the temp
     # folder goes in every case and nothing is committed
     ncommits = len(state()["commits"])
