@@ -27,7 +27,8 @@ module and calls register(server)), after /work/shared/specs/hub.md §6-§7:
 
 Test hooks on the hub port: GET /_upload/state (violations, commits with
 their parsed NDJSON, uploads), POST /_upload/config (JSON merged into the
-settings: multipart_threshold, chunk_size, verify).
+settings: multipart_threshold, chunk_size, verify; faults object_error,
+storage_fail N, corrupt_storage).
 
 Write access: a token's user may write repos in its own namespace (and
 repos it owns)."""
@@ -46,7 +47,12 @@ LFS_PATTERNS = ("*.safetensors", "*.bin", "*.h5", "*.msgpack", "*.pt")
 class UploadState:
     def __init__(self):
         self.lock = threading.Lock()
-        self.config = {"multipart_threshold": 8 << 20, "chunk_size": 5 << 20, "verify": True}
+        # settings (POST /_upload/config): multipart above a size, the part
+        # size, a verify action; faults: object_error (the batch refuses every
+        # object), storage_fail (the next N storage PUTs answer 503),
+        # corrupt_storage (store the uploads with one byte flipped)
+        self.config = {"multipart_threshold": 8 << 20, "chunk_size": 5 << 20, "verify": True,
+                       "object_error": False, "storage_fail": 0, "corrupt_storage": False}
         self.objects = {}     # sha256 -> bytes received (basic, or assembled parts)
         self.expected = {}    # sha256 -> size announced in a batch
         self.parts = {}       # sha256 -> {n: (bytes, etag)}
@@ -110,11 +116,18 @@ def _sig(sha):
 
 def _storage_guard(req, sha):
     """Refuse (and record) Authorization on the storage port; check the
-    signature.  True when the request was answered."""
+    signature; the storage_fail fault.  True when the request was answered."""
     st = _state(req)
     auth = req.headers.get("Authorization") is not None
     with st.lock:
         st.requests.append({"method": req.command, "path": req.path.split("?")[0], "auth": auth})
+        fail = req.command == "PUT" and st.config["storage_fail"] > 0
+        if fail:
+            st.config["storage_fail"] -= 1
+    if fail:
+        req.read_body()
+        req.send_json(503, {"error": "storage busy (test)"})
+        return True
     if auth:
         with st.lock:
             st.violations.append("Authorization sent to storage: %s %s" % (req.command, req.path.split("?")[0]))
@@ -229,6 +242,9 @@ def batch(req, m):
             st.expected[sha] = size
             cfg = dict(st.config)
         sig = _sig(sha)
+        if cfg["object_error"]:
+            out.append({"oid": sha, "size": size, "error": {"code": 422, "message": "object refused (test)"}})
+            continue
         entry = {"oid": sha, "size": size, "authenticated": True, "actions": {}}
         if size >= cfg["multipart_threshold"]:
             multipart = True
@@ -260,7 +276,7 @@ def storage_put(req, m):
         with st.lock:
             st.violations.append("basic upload sent the batch answer's header")
     with st.lock:
-        st.objects[sha] = data
+        st.objects[sha] = data[:-1] + bytes([data[-1] ^ 1]) if st.config["corrupt_storage"] and data else data
     req.send(200, b"", {"ETag": '"%s"' % hashlib.md5(data).hexdigest()})
 
 
