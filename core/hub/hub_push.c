@@ -25,8 +25,8 @@ void ptm_push_options_init(ptm_push_options *o)
     o->safe_serialization = 1;
 }
 
-ptm_status ptm__push_api(const ptm__push_ctx *c, const char *method, const char *url, const char *content_type,
-                         const char *body, size_t len, ptm__hub_response *rs)
+ptm_status ptm__push_api(const ptm__push_ctx *c, const char *what, const char *method, const char *url,
+                         const char *content_type, const char *body, size_t len, ptm__hub_response *rs)
 {
     ptm__hub_request rq;
     ptm__hub_request_init(&rq, method, url);
@@ -46,7 +46,8 @@ ptm_status ptm__push_api(const ptm__push_ctx *c, const char *method, const char 
     rq.body = body;
     rq.body_len = body ? len : 0;
     rq.read_timeout_s = 60; /* a commit of large files may take the server a while */
-    return ptm__hub_request_do(&rq, rs);
+    ptm_status s = ptm__hub_request_do(&rq, rs);
+    return s ? ptm_error_prefix(s, "%s", what) : s;
 }
 
 /* Base64 of n bytes (malloc'd, NUL-terminated). */
@@ -89,11 +90,11 @@ static ptm_status create_repo(const ptm__push_ctx *c, int is_private, char **ful
         return ptm_error(PTM_ERR_NOMEM, "out of memory");
     char *url = ptm__asprintf("%s/api/repos/create", c->endpoint);
     ptm__hub_response rs;
-    ptm_status s = url ? ptm__push_api(c, "POST", url, "application/json", body, strlen(body), &rs)
+    char what[300];
+    snprintf(what, sizeof what, "%s: creating the repository", c->repo_id);
+    ptm_status s = url ? ptm__push_api(c, what, "POST", url, "application/json", body, strlen(body), &rs)
                        : ptm_error(PTM_ERR_NOMEM, "out of memory");
     if (!s && rs.status != 200 && rs.status != 201 && rs.status != 409) {
-        char what[300];
-        snprintf(what, sizeof what, "%s: creating the repository", c->repo_id);
         s = ptm__hub_http_error(&rs, what, c->token != NULL);
     }
     if (!s)
@@ -115,10 +116,10 @@ static ptm_status create_branch(const ptm__push_ctx *c)
     if (!url)
         return ptm_error(PTM_ERR_NOMEM, "out of memory");
     ptm__hub_response rs;
-    ptm_status s = ptm__push_api(c, "POST", url, "application/json", "{}", 2, &rs);
+    char what[300];
+    snprintf(what, sizeof what, "%s: creating the branch %.100s", c->repo_id, c->revision);
+    ptm_status s = ptm__push_api(c, what, "POST", url, "application/json", "{}", 2, &rs);
     if (!s && rs.status >= 400 && rs.status != 409 && !(rs.status == 403 && c->create_pr)) {
-        char what[300];
-        snprintf(what, sizeof what, "%s: creating the branch %.100s", c->repo_id, c->revision);
         s = ptm__hub_http_error(&rs, what, c->token != NULL);
     }
     ptm__hub_response_free(&rs);
@@ -142,6 +143,8 @@ static ptm_status fetch_card(const ptm__push_ctx *c, char **text, size_t *len)
     rq.follow_redirects = 1;
     ptm__hub_response rs;
     ptm_status s = ptm__hub_request_do(&rq, &rs);
+    if (s)
+        s = ptm_error_prefix(s, "%s: reading README.md", c->repo_id);
     if (!s && rs.status == 200) {
         *text = rs.body;
         *len = rs.body_len;
@@ -297,7 +300,7 @@ static ptm_status preupload(const ptm__push_ctx *c, ptm__push_file *f, size_t n)
         ptm__hub_response rs;
         char what[300];
         snprintf(what, sizeof what, "%s: preupload at %.100s", c->repo_id, c->revision);
-        s = ptm__push_api(c, "POST", url, "application/json", body, strlen(body), &rs);
+        s = ptm__push_api(c, what, "POST", url, "application/json", body, strlen(body), &rs);
         free(body);
         if (!s && rs.status >= 400)
             s = ptm__hub_http_error(&rs, what, c->token != NULL);
@@ -414,7 +417,7 @@ static ptm_status commit(const ptm__push_ctx *c, const char *message, const char
     ptm__hub_response rs;
     char what[300];
     snprintf(what, sizeof what, "%s: commit to %.100s", c->repo_id, c->revision);
-    s = ptm__push_api(c, "POST", url, "application/x-ndjson", body, len, &rs);
+    s = ptm__push_api(c, what, "POST", url, "application/x-ndjson", body, len, &rs);
     char *commit_url = NULL, *pr_url = NULL;
     if (!s && rs.status >= 400)
         s = ptm__hub_http_error(&rs, what, c->token != NULL);

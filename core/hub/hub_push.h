@@ -42,9 +42,10 @@ void ptm__push_files_free(ptm__push_file *f, size_t n);
 
 /* One Hub API call with the token (endpoint origin only), an optional
  * body of content_type ("application/vnd.git-lfs+json" also sets Accept).
- * Free rs afterwards, whatever the status. */
-ptm_status ptm__push_api(const ptm__push_ctx *c, const char *method, const char *url, const char *content_type,
-                         const char *body, size_t len, ptm__hub_response *rs);
+ * A failed transfer's message starts with `what`.  Free rs afterwards,
+ * whatever the status. */
+ptm_status ptm__push_api(const ptm__push_ctx *c, const char *what, const char *method, const char *url,
+                         const char *content_type, const char *body, size_t len, ptm__hub_response *rs);
 /* Base64 (malloc'd, NUL-terminated; NULL on OOM). */
 char *ptm__push_base64(const void *data, size_t n);
 /* LFS batch + transfers (basic, multipart, verify) for the files marked

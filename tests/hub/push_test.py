@@ -235,6 +235,8 @@ def run_all(has_download):
     check(rc == 5 and "401" in err and "token" in err, "no token: auth error (exit 5): " + last(err))
     rc, out, err = ptm("push", MODEL, "bob/theirs")
     check(rc == 5 and "403" in err, "other namespace: refused (exit 5): " + last(err))
+    rc, out, err = ptm("push", MODEL, "alice/x", "--endpoint", "http://127.0.0.1:9")
+    check(rc == 3 and "127.0.0.1:9" in err and "alice/x: creating the repository" in err, "unreachable endpoint: network error (exit 3): " + last(err))
     rc, out, err = ptm("push", MODEL, "not a repo id")
     check(rc == 1 and "repository id" in err, "invalid repo id: " + last(err))
     rc, out, err = ptm("push", MODEL, "alice/x", "--max-shard-size", "5.5GB")
