@@ -99,6 +99,12 @@ static void draw_progress(void *user, const char *filename, uint64_t done, uint6
     static double start, last;
     static uint64_t first;
     double t = now_s();
+    if (finished && !done && !total) { /* a failed download: end the bar if one was drawn */
+        if (current[0] && !strncmp(current, filename, sizeof current - 1))
+            fputc('\n', stderr);
+        current[0] = '\0';
+        return;
+    }
     if (strncmp(current, filename, sizeof current - 1)) {
         snprintf(current, sizeof current, "%s", filename);
         start = t;

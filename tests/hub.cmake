@@ -18,3 +18,6 @@ foreach(case download auth errors python_cache resume corrupt timeout concurrent
     COMMAND ${PTM_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/hub/test_hub.py $<TARGET_FILE:ptm_cli>
             ${PTM_TEST_TMP}/hub_${case} ${case})
 endforeach()
+add_test(NAME hub_http
+  COMMAND ${PTM_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/hub/test_hub.py $<TARGET_FILE:test_hub_http>
+          ${PTM_TEST_TMP}/hub_http http)

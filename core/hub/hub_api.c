@@ -124,14 +124,15 @@ ptm_status ptm_hub_snapshot_for_load(ptm_context *ctx, const char *repo_id, cons
         if (offline_msg)
             s = ptm_error(PTM_ERR_OFFLINE, "%s: no weights file could be had: %s", repo_id, offline_msg);
         else if (tf || flax)
-            s = ptm_error(PTM_ERR_ENTRY_NOT_FOUND,
-                          "%s: holds only a %s checkpoint (%s); load it with %s", repo_id, tf ? "TensorFlow" : "Flax",
-                          tf ? "tf_model.h5" : "flax_model.msgpack", tf ? "--from-tf / from_tf" : "--from-flax / from_flax");
+            s = ptm_error(PTM_ERR_ENTRY_NOT_FOUND, "%s: holds only a %s checkpoint (%s); load it with %s", repo_id,
+                          tf ? "TensorFlow" : "Flax", tf ? "tf_model.h5" : "flax_model.msgpack",
+                          tf ? "--from-tf / from_tf" : "--from-flax / from_flax");
         else
             s = ptm_error(h.local_only || h.offline ? PTM_ERR_OFFLINE : PTM_ERR_ENTRY_NOT_FOUND,
                           "%s: no weights found %s at revision %s (looked for model.safetensors, "
                           "model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json%s%s)%s",
-                          repo_id, how, h.revision, from_tf ? ", tf_model.h5" : "", from_flax ? ", flax_model.msgpack" : "",
+                          repo_id, how, h.revision, from_tf ? ", tf_model.h5" : "",
+                          from_flax ? ", flax_model.msgpack" : "",
                           h.local_only || h.offline ? "; run once online to download them" : "");
         goto done;
     }

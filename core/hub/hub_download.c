@@ -411,7 +411,9 @@ ptm_status ptm__hub_fetch(ptm__hub *h, const char *repo_id, const char *filename
             free(ptr);
             ptr = NULL;
         }
-        for (int attempt = 0; hs && transient && !no_net && attempt < ptm__hub_max_retries(); attempt++) {
+        /* timeouts, 429 and 5xx are retried; a refused connection is not */
+        int retries = transient && !unreachable && !no_net ? ptm__hub_max_retries() : 0;
+        for (int attempt = 0; hs && attempt < retries; attempt++) {
             ptm__hub_backoff_sleep(attempt, NULL);
             free(missing);
             missing = NULL;
@@ -424,6 +426,8 @@ ptm_status ptm__hub_fetch(ptm__hub *h, const char *repo_id, const char *filename
                 s = hs;
                 goto done;
             }
+            if (hs && (!transient || unreachable))
+                break;
         }
     }
     if (hs) {

@@ -261,7 +261,8 @@ char *ptm__hub_swap_path(const char *url, const char *loc)
         path[k + pl] = '\0';
     }
     if (path && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_set(u, CURLUPART_PATH, path, 0) == CURLUE_OK && curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) == CURLUE_OK) {
+        curl_url_set(u, CURLUPART_PATH, path, 0) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) == CURLUE_OK) {
         char *s = NULL;
         if (curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK) {
             out = ptm__strdup(s);

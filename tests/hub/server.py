@@ -27,10 +27,15 @@ Fault switches (each may name a "path" it applies to; * = any):
   slow        {"path", "seconds"}   sleep before answering
   fail        {"path", "status", "count"}  answer `status` count times first
 
-Extension: the store (RepoStore) and the route table (Server.add_route) are
-public.  A module upload.py next to this file, if present, is imported and
-its register(server) is called, so the upload side (create repo, preupload,
-LFS batch, storage PUT, commit) can live there.
+Extension: the store (RepoStore: create_repo, commit, tag, resolve, blobs,
+tokens) and the route table (Server.add_route(method, regex, handler,
+port="hub"|"cdn"); a GET route also answers HEAD) are public; handlers get
+the request object (token(), read_body(), send(), send_json(), hub_error(),
+send_file(), ctx = the Server) and the regex match.  A module upload.py next
+to this file, if present, is imported and its register(server) is called, so
+the upload side (create repo, preupload, LFS batch, storage PUT on the "cdn"
+port, commit) can live there.  Test helper routes on both ports: /_echo
+(describes the request) and /_redirect/<code>?to=URL.
 
 Run standalone: server.py [--fixture repos.json] [--ports-file F]; prints
 {"hub": port, "cdn": port} as one JSON line on stdout (and into F)."""
@@ -180,12 +185,12 @@ class Server:
         self.hub_port = self.cdn_port = None
         self._servers = []
         register_download_routes(self)
-        try:
-            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-            import upload  # noqa: F401  (the push side, when present)
+        here = os.path.dirname(os.path.abspath(__file__))
+        if os.path.exists(os.path.join(here, "upload.py")):  # the push side, when present
+            if here not in sys.path:
+                sys.path.insert(0, here)
+            import upload
             upload.register(self)
-        except ImportError:
-            pass
 
     def add_route(self, method, pattern, handler, port="hub"):
         """handler(req, match): req is the request handler (see Handler's
@@ -541,7 +546,28 @@ def api_refs(req, m):
                         "converts": []})
 
 
+def echo(req, m):
+    """Test helper on both ports: describes the request it got."""
+    body = req.read_body() if req.command not in ("GET", "HEAD") else b""
+    req.send_json(200, {"method": req.command, "path": req.path, "port": req.port_kind, "body_len": len(body),
+                        "body_sha256": sha256(body), "auth": req.headers.get("Authorization") is not None,
+                        "range": req.headers.get("Range"), "user_agent": req.headers.get("User-Agent")},
+                  {"X-Echo": "1", "ETag": '"echo-etag"'})
+
+
+def redirect(req, m):
+    """Test helper: /_redirect/<code>?to=<absolute or relative URL>."""
+    if req.command not in ("GET", "HEAD"):
+        req.read_body()
+    to = urllib.parse.parse_qs(urllib.parse.urlsplit(req.path).query)["to"][0]
+    req.send(int(m.group("code")), b"moved", {"Location": to, "X-Hop": "1"}, req.command == "HEAD")
+
+
 def register_download_routes(srv):
+    for port in ("hub", "cdn"):
+        for method in ("GET", "POST", "PUT"):
+            srv.add_route(method, r"/_echo(?:/.*)?", echo, port=port)
+            srv.add_route(method, r"/_redirect/(?P<code>\d{3})", redirect, port=port)
     for prefix in ("", "/datasets", "/spaces"):
         srv.add_route("GET", prefix + "/" + REPO + r"/resolve/(?P<rev>[^/]+)/(?P<path>.+)", resolve_file)
     srv.add_route("GET", r"/api/models/" + REPO + r"/revision/(?P<rev>[^/]+)", api_revision)

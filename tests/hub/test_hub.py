@@ -239,6 +239,7 @@ def case_auth(e):
           "no Authorization reached the CDN port (%d CDN requests)" % len(cdn))
     check(hub and all(r.get("auth") for r in hub), "every Hub request carried the token")
     check(not grep_cache(c, TOKEN), "the token appears in no cache file or name")
+    check(TOKEN not in err and TOKEN not in out, "the token is not printed")
     # a token file under HF_HOME
     home = os.path.join(WORK, "hf_home_tok")
     os.makedirs(home, exist_ok=True)
@@ -280,6 +281,23 @@ def case_errors(e):
     # EntryNotFound leaves the .no_exist marker and the ref
     marker = os.path.join(c, "models--org--tiny", ".no_exist", e.commit, "nothing.bin")
     check(os.path.isfile(marker) and os.path.getsize(marker) == 0, ".no_exist/<commit>/nothing.bin marker")
+    # weights by the priority of local loading: pytorch_model.bin after the
+    # safetensors names (both recorded in .no_exist), TF only with --from-tf
+    e.store.create_repo("org/ptonly")
+    pt = e.store.commit("org/ptonly", "main", {"config.json": e.files["config.json"],
+                                               "pytorch_model.bin": (b"PK-not-really", True)}, "pt")
+    rc, out, err = e.run(["download", "org/ptonly"], c)
+    ne = os.path.join(c, "models--org--ptonly", ".no_exist", pt)
+    check(rc == 0 and os.path.islink(os.path.join(out.strip(), "pytorch_model.bin")) and
+          sorted(os.listdir(ne)) == ["model.safetensors", "model.safetensors.index.json"],
+          "pytorch_model.bin picked after the safetensors names, which are in .no_exist (%s)" % err.strip())
+    e.store.create_repo("org/tfonly")
+    e.store.commit("org/tfonly", "main", {"config.json": e.files["config.json"],
+                                          "tf_model.h5": (b"\x89HDF-not-really", True)}, "tf")
+    rc, out, err = e.run(["download", "org/tfonly"], c)
+    check(rc == 7 and "--from-tf" in err, "a TF-only repo says to use --from-tf (%d %s)" % (rc, err.strip()))
+    rc, out, err = e.run(["download", "org/tfonly", "--from-tf"], c)
+    check(rc == 0 and os.path.islink(os.path.join(out.strip(), "tf_model.h5")), "--from-tf fetches tf_model.h5")
     # a path that is not a repo id keeps the local "not found"
     rc, out, err = e.run(["info", "./no/such/dir"], c)
     check(rc == 1 and "no such file or folder" in err, "a missing local path is still 'not found'")
@@ -383,7 +401,17 @@ def case_timeout(e):
                          {"HF_HUB_ETAG_TIMEOUT": "1", "PTM_HUB_MAX_RETRIES": "0"})
     check(rc == 3 and ("imeout" in err or "timed out" in err), "a slow answer times out -> exit 3 (%d %s)"
           % (rc, err.strip()))
+    # a download that stalls: HF_HUB_DOWNLOAD_TIMEOUT, partial file kept for the next run
+    name = "model-00001-of-00002.safetensors"
+    e.faults(slow={"path": "/cdn/" + sha256(e.files[name][0]), "seconds": 4})
+    rc, out, err = e.run(["download", "org/tiny", name], c,
+                         {"HF_HUB_DOWNLOAD_TIMEOUT": "1", "PTM_HUB_MAX_RETRIES": "0"})
+    blob = os.path.join(c, "models--org--tiny", "blobs", sha256(e.files[name][0]))
+    check(rc == 3 and not os.path.exists(blob) and not os.path.exists(os.path.join(c, "models--org--tiny", "snapshots")),
+          "a stalled download times out -> exit 3, nothing cached (%d %s)" % (rc, err.strip()))
     e.faults()
+    rc, out, err = e.run(["download", "org/tiny", name], c)
+    check(rc == 0 and open(blob, "rb").read() == e.files[name][0], "the next run completes it")
 
 
 def case_concurrent(e):
@@ -431,7 +459,16 @@ def case_revisions(e):
     check(rc == 0 and "/models--org--oldname/snapshots/" in out, "renamed repo followed (relative 307)")
 
 
-CASES = {"download": case_download, "auth": case_auth, "errors": case_errors, "python_cache": case_python_cache,
+def case_http(e):
+    """The C request helper (test_hub_http, passed as the binary) against
+    the server's /_echo and /_redirect routes."""
+    p = subprocess.run([PTM, e.srv.endpoint, e.srv.cdn], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=120, env=dict(os.environ, no_proxy="*", NO_PROXY="*"))
+    sys.stdout.write(p.stdout.decode())
+    check(p.returncode == 0, "test_hub_http against the loopback server")
+
+
+CASES = {"http": case_http, "download": case_download, "auth": case_auth, "errors": case_errors, "python_cache": case_python_cache,
          "resume": case_resume, "corrupt": case_corrupt, "timeout": case_timeout, "concurrent": case_concurrent,
          "revisions": case_revisions}
 

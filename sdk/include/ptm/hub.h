@@ -54,7 +54,8 @@ PTM_API void ptm_hub_options_init(ptm_hub_options *opts);
  * PTM_ERR_REPO_NOT_FOUND, PTM_ERR_GATED, PTM_ERR_REVISION_NOT_FOUND,
  * PTM_ERR_ENTRY_NOT_FOUND, PTM_ERR_OFFLINE (offline or unreachable, and not
  * cached), PTM_ERR_NETWORK (timeouts, server errors, wrong size or hash),
- * PTM_ERR_IO (the cache), PTM_ERR_INVALID_ARG.  `opts` may be NULL. */
+ * PTM_ERR_IO (the cache), PTM_ERR_INVALID_ARG.  `opts` may be NULL; `ctx`
+ * is not used yet and may be NULL. */
 PTM_API ptm_status ptm_hub_download(ptm_context *ctx, const char *repo_id, const char *filename,
                                     const ptm_hub_options *opts, char **path_out);
 
