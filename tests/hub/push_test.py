@@ -182,6 +182,17 @@ def run_all(has_download):
     done = [r for r in SRV.upload.requests if r["path"].endswith("/complete")]
     check(len(parts) >= 8 and len(done) >= 3, "multipart: %d part PUTs, %d completions" % (len(parts), len(done)))
     config(multipart_threshold=8 << 20, chunk_size=5 << 20)
+    if has_download:
+        rc, out, err = ptm("info", "alice/kjv-sharded", "--cache-dir", os.path.join(OUT, "cache3"))
+        check(rc == 0 and "GPT2LMHeadModel" in out, "ptm info loads the pushed shards from the Hub " + last(err))
+
+    # huggingface.co hrefs in the batch answer go to the configured endpoint
+    config(hf_hrefs=True)
+    nver = len(SRV.upload.verified)
+    rc, out, err = ptm("push", MODEL, "alice/kjv-mirror", "--max-shard-size", "2MB")
+    check(rc == 0 and len(SRV.upload.verified) > nver, "huggingface.co verify href rewritten to the endpoint "
+          + last(err))
+    config(hf_hrefs=False)
 
     # 4. pytorch format
     local_pt = local_save("pt", "--format", "pytorch")

@@ -28,7 +28,8 @@ module and calls register(server)), after /work/shared/specs/hub.md §6-§7:
 Test hooks on the hub port: GET /_upload/state (violations, commits with
 their parsed NDJSON, uploads), POST /_upload/config (JSON merged into the
 settings: multipart_threshold, chunk_size, verify; faults object_error,
-storage_fail N, corrupt_storage).
+storage_fail N, corrupt_storage; hf_hrefs: verify hrefs on
+https://huggingface.co, which the client must send to its endpoint).
 
 Write access: a token's user may write repos in its own namespace (and
 repos it owns)."""
@@ -52,7 +53,8 @@ class UploadState:
         # object), storage_fail (the next N storage PUTs answer 503),
         # corrupt_storage (store the uploads with one byte flipped)
         self.config = {"multipart_threshold": 8 << 20, "chunk_size": 5 << 20, "verify": True,
-                       "object_error": False, "storage_fail": 0, "corrupt_storage": False}
+                       "object_error": False, "storage_fail": 0, "corrupt_storage": False,
+                       "hf_hrefs": False}
         self.objects = {}     # sha256 -> bytes received (basic, or assembled parts)
         self.expected = {}    # sha256 -> size announced in a batch
         self.parts = {}       # sha256 -> {n: (bytes, etag)}
@@ -259,7 +261,10 @@ def batch(req, m):
             entry["actions"]["upload"] = {"href": "%s/storage/%s?sig=%s" % (cdn, sha, sig),
                                           "header": {"X-Must-Not-Be-Sent": "basic uploads send no headers"}}
         if cfg["verify"]:
-            entry["actions"]["verify"] = {"href": "%s/api/lfs/verify/%s" % (hub, repo_id),
+            # hf_hrefs: answer with huggingface.co URLs, as a mirror passing
+            # the Hub's answers through would; the client must rewrite them
+            base = "https://huggingface.co" if cfg["hf_hrefs"] else hub
+            entry["actions"]["verify"] = {"href": "%s/api/lfs/verify/%s" % (base, repo_id),
                                           "header": {"Authorization": "should-be-ignored"}}
         out.append(entry)
     hs = {"Content-Type": "application/vnd.git-lfs+json"}
