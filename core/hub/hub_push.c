@@ -227,8 +227,8 @@ static ptm_status list_files(const char *dir, ptm__push_file **out, size_t *nout
         n++;
         if (!f[n - 1].name)
             s = ptm_error(PTM_ERR_NOMEM, "out of memory");
-        else
-            s = ptm__hub_sha256_file(p, f[n - 1].sha256);
+        else if (!(s = ptm__hub_sha256_file(p, f[n - 1].sha256)))
+            s = ptm__hub_git_sha1_file(p, f[n - 1].sha1);
     }
     closedir(d);
     if (s) {
@@ -267,6 +267,7 @@ static ptm_status preupload(const ptm__push_ctx *c, ptm__push_file *f, size_t n)
         cJSON *root = cJSON_CreateObject();
         cJSON *arr = root ? cJSON_AddArrayToObject(root, "files") : NULL;
         const char *paths[PREUPLOAD_CHUNK];
+        char *oids[PREUPLOAD_CHUNK];
         int lfs[PREUPLOAD_CHUNK], ign[PREUPLOAD_CHUNK];
         int ok = arr != NULL;
         for (size_t i = 0; i < m && ok; i++) {
@@ -305,12 +306,16 @@ static ptm_status preupload(const ptm__push_ctx *c, ptm__push_file *f, size_t n)
         if (!s && rs.status >= 400)
             s = ptm__hub_http_error(&rs, what, c->token != NULL);
         else if (!s)
-            s = ptm__push_parse_preupload(rs.body, rs.body_len, what, paths, m, lfs, ign);
+            s = ptm__push_parse_preupload(rs.body, rs.body_len, what, paths, m, lfs, ign, oids);
         ptm__hub_response_free(&rs);
         for (size_t i = 0; i < m && !s; i++) {
+            ptm__push_file *x = &f[at + i];
             /* empty files are always regular (storage refuses empty LFS uploads) */
-            f[at + i].lfs = lfs[i] && f[at + i].size > 0;
-            f[at + i].ignore = ign[i];
+            x->lfs = lfs[i] && x->size > 0;
+            x->ignore = ign[i];
+            /* same content already there: neither uploaded nor committed */
+            x->unchanged = oids[i] && !strcmp(oids[i], lfs[i] ? x->sha256 : x->sha1);
+            free(oids[i]);
         }
     }
     free(url);
@@ -368,7 +373,7 @@ static ptm_status build_commit(const char *message, const char *description, con
     ok = ok ? add_line(line, &buf, &len) : (cJSON_Delete(line), 0);
     ptm_status s = ok ? PTM_OK : ptm_error(PTM_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n && !s; i++) {
-        if (f[i].ignore)
+        if (f[i].ignore || f[i].unchanged)
             continue;
         if (f[i].lfs) {
             line = keyed("lfsFile", &v);
@@ -437,6 +442,39 @@ static ptm_status commit(const ptm__push_ctx *c, const char *message, const char
     ptm__hub_response_free(&rs);
     free(url);
     free(body);
+    return s;
+}
+
+/* When every file is unchanged no commit is made (huggingface_hub logs a
+ * warning and reports the revision's current commit): the URL of that
+ * commit from the revision API. */
+static ptm_status current_commit_url(const ptm__push_ctx *c, char **url_out)
+{
+    char *url = ptm__asprintf("%s/api/models/%s/revision/%s", c->endpoint, c->repo_id, c->qrev);
+    if (!url)
+        return ptm_error(PTM_ERR_NOMEM, "out of memory");
+    char what[300];
+    snprintf(what, sizeof what, "%s: revision %.100s", c->repo_id, c->revision);
+    ptm__hub_response rs;
+    ptm_status s = ptm__push_api(c, what, "GET", url, NULL, NULL, 0, &rs);
+    char *sha = NULL, **names = NULL;
+    size_t nn = 0;
+    if (!s && rs.status >= 400)
+        s = ptm__hub_http_error(&rs, what, c->token != NULL);
+    else if (!s)
+        s = ptm__hub_parse_revision(rs.body, rs.body_len, what, &sha, &names, &nn);
+    if (!s) {
+        ptm_log(PTM_LOG_WARN, "%s: no files have been modified since the last commit at %s; no commit made",
+                c->repo_id, c->revision);
+        if (!(*url_out = ptm__asprintf("%s/%s/commit/%s", c->endpoint, c->repo_id, sha)))
+            s = ptm_error(PTM_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < nn; i++)
+        free(names[i]);
+    free(names);
+    free(sha);
+    ptm__hub_response_free(&rs);
+    free(url);
     return s;
 }
 
@@ -516,8 +554,14 @@ ptm_status ptm_model_push_to_hub(const ptm_model *model, const char *repo_id, co
     if ((s = list_files(dir, &files, &nfiles)) || (s = preupload(&c, files, nfiles)) ||
         (s = ptm__push_lfs(&c, files, nfiles)))
         goto done;
-    s = commit(&c, o.commit_message && *o.commit_message ? o.commit_message : "Upload model", o.commit_description,
-               files, nfiles, &url);
+    size_t todo = 0;
+    for (size_t i = 0; i < nfiles; i++)
+        todo += !files[i].ignore && !files[i].unchanged;
+    if (!todo)
+        s = current_commit_url(&c, &url); /* nothing changed: no commit, as huggingface_hub */
+    else
+        s = commit(&c, o.commit_message && *o.commit_message ? o.commit_message : "Upload model",
+                   o.commit_description, files, nfiles, &url);
     if (!s && commit_url) {
         *commit_url = url;
         url = NULL;

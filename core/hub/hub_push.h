@@ -36,6 +36,8 @@ typedef struct ptm__push_file {
     char sha256[65];
     int lfs;         /* uploadMode "lfs" (never for empty files) */
     int ignore;      /* shouldIgnore: neither uploaded nor committed */
+    char sha1[41];   /* git blob sha1 (the oid of a regular file) */
+    int unchanged;   /* the repo already has this content at this path */
 } ptm__push_file;
 
 void ptm__push_files_free(ptm__push_file *f, size_t n);
@@ -54,12 +56,13 @@ ptm_status ptm__push_lfs(const ptm__push_ctx *c, const ptm__push_file *f, size_t
 
 /* ---------------------------------------------- upload API answers */
 
-/* Preupload answer {"files": [{path, uploadMode, shouldIgnore}, ...]}: for
- * each of the n paths asked, is_lfs[i] (uploadMode "lfs" vs "regular") and
- * ignore[i] (shouldIgnore).  A path missing from the answer or another
- * uploadMode is an error (PTM_ERR_NETWORK). */
+/* Preupload answer {"files": [{path, uploadMode, shouldIgnore, oid?}, ...]}:
+ * for each of the n paths asked, is_lfs[i] (uploadMode "lfs" vs "regular"),
+ * ignore[i] (shouldIgnore) and remote_oid[i] (malloc'd 40/64 lowercase hex,
+ * or NULL).  A path missing from the answer or another uploadMode is an
+ * error (PTM_ERR_NETWORK; remote_oid all NULL then). */
 ptm_status ptm__push_parse_preupload(const char *json, size_t len, const char *what, const char *const *paths,
-                                     size_t n, int *is_lfs, int *ignore);
+                                     size_t n, int *is_lfs, int *ignore, char **remote_oid);
 
 #define PTM__LFS_MAX_PARTS 10000
 

@@ -213,7 +213,7 @@ ptm_status ptm__push_lfs(const ptm__push_ctx *c, const ptm__push_file *f, size_t
         int dup = 0;
         for (size_t k = 0; k < nt && !dup; k++)
             dup = !strcmp(todo[k]->sha256, f[i].sha256);
-        if (f[i].lfs && !f[i].ignore && !dup)
+        if (f[i].lfs && !f[i].ignore && !f[i].unchanged && !dup)
             todo[nt++] = &f[i];
     }
     char *url = ptm__asprintf("%s/%s.git/info/lfs/objects/batch", c->endpoint, c->repo_id);

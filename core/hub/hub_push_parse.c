@@ -45,8 +45,10 @@ static int is_hex64(const char *s)
 }
 
 ptm_status ptm__push_parse_preupload(const char *json, size_t len, const char *what, const char *const *paths,
-                                     size_t n, int *is_lfs, int *ignore)
+                                     size_t n, int *is_lfs, int *ignore, char **remote_oid)
 {
+    for (size_t i = 0; i < n; i++)
+        remote_oid[i] = NULL;
     ptm_status s;
     cJSON *root = parse_object(json, len, what, &s);
     if (!root)
@@ -78,8 +80,25 @@ ptm_status ptm__push_parse_preupload(const char *json, size_t len, const char *w
         }
         is_lfs[i] = !strcmp(mode->valuestring, "lfs");
         ignore[i] = cJSON_IsTrue(ign);
+        /* the file's current oid in the repo (git sha1, or sha256 for LFS):
+         * only a plain hex string of one of those lengths is kept */
+        const cJSON *oid = cJSON_GetObjectItemCaseSensitive(hit, "oid");
+        if (cJSON_IsString(oid)) {
+            size_t ol = strlen(oid->valuestring);
+            int hex = ol == 40 || ol == 64;
+            for (size_t k = 0; k < ol && hex; k++)
+                hex = (oid->valuestring[k] >= '0' && oid->valuestring[k] <= '9') ||
+                      (oid->valuestring[k] >= 'a' && oid->valuestring[k] <= 'f');
+            if (hex && !(remote_oid[i] = ptm__strdup(oid->valuestring)))
+                s = ptm_error(PTM_ERR_NOMEM, "out of memory");
+        }
     }
     cJSON_Delete(root);
+    if (s)
+        for (size_t i = 0; i < n; i++) {
+            free(remote_oid[i]);
+            remote_oid[i] = NULL;
+        }
     return s;
 }
 

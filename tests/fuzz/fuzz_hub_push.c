@@ -25,10 +25,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (which == 0) {
         static const char *const paths[] = {"config.json", "model.safetensors", "README.md"};
         int lfs[3], ign[3];
-        if (ptm__push_parse_preupload(buf, len, "fuzz", paths, 3, lfs, ign) == PTM_OK)
-            for (int i = 0; i < 3; i++)
-                if ((lfs[i] | ign[i]) & ~1)
+        char *oids[3];
+        if (ptm__push_parse_preupload(buf, len, "fuzz", paths, 3, lfs, ign, oids) == PTM_OK) {
+            for (int i = 0; i < 3; i++) {
+                if ((lfs[i] | ign[i]) & ~1 || (oids[i] && strlen(oids[i]) != 40 && strlen(oids[i]) != 64))
                     abort();
+                free(oids[i]);
+            }
+        }
     } else if (which == 1) {
         ptm__lfs_action *a = NULL;
         size_t n = 0;

@@ -167,8 +167,17 @@ def run_all(has_download):
              + CARD_BODY.format(name="kjv"))
     check(fetch("alice/kjv", "README.md") == card2.encode(), "README.md: tags merged, text kept")
     check(len(SRV.upload.requests) == nstore, "already-stored LFS object not uploaded again")
-    hdr = state()["commits"][-1]["lines"][0]["value"]
+    last_commit = state()["commits"][-1]
+    hdr = last_commit["lines"][0]["value"]
     check(hdr == {"summary": "Again", "description": "second push"}, "commit message/description %s" % hdr)
+    paths = [ln["value"]["path"] for ln in last_commit["lines"][1:]]
+    check(paths == ["README.md"], "unchanged files (same oid in preupload) left out of the commit: %s" % paths)
+    # nothing changed at all: no commit, the current commit's URL
+    n = len(state()["commits"])
+    rc, out, err = ptm("push", MODEL, "alice/kjv", "--tag", "bible")
+    head = SRV.store.repos["alice/kjv"].branches["main"]
+    check(rc == 0 and len(state()["commits"]) == n and out == "%s/alice/kjv/commit/%s" % (SRV.endpoint, head)
+          and "no files have been modified" in err, "identical push: no commit, current URL: " + out)
 
     # 3. sharded push with multipart LFS (small threshold and chunk size)
     config(multipart_threshold=200000, chunk_size=300000)
