@@ -75,8 +75,6 @@ PTM_API int ptm_hub_is_repo_id(const char *s);
  * server) as transformers' PushToHubMixin.push_to_hub does (docs/hub.md,
  * "Uploading"). */
 
-typedef struct ptm_model ptm_model;
-
 typedef struct ptm_push_options {
     size_t struct_size;
     const char *commit_message;     /* NULL: "Upload model" */
@@ -108,7 +106,7 @@ PTM_API void ptm_push_options_init(ptm_push_options *opts);
  * PTM_ERR_REPO_NOT_FOUND, PTM_ERR_REVISION_NOT_FOUND, PTM_ERR_NETWORK, save
  * errors; the token never appears in messages.  The temporary folder is
  * removed in every case.  opts->progress follows each LFS upload. */
-PTM_API ptm_status ptm_model_push_to_hub(const ptm_model *model, const char *repo_id, const ptm_push_options *opts,
+PTM_API ptm_status ptm_model_push_to_hub(const struct ptm_model *model, const char *repo_id, const ptm_push_options *opts,
                                          char **commit_url);
 
 #ifdef __cplusplus
