@@ -105,7 +105,11 @@ PTM_API void ptm_push_options_init(ptm_push_options *opts);
  * with create_pr.  Errors: PTM_ERR_GATED (token refused or missing),
  * PTM_ERR_REPO_NOT_FOUND, PTM_ERR_REVISION_NOT_FOUND, PTM_ERR_NETWORK, save
  * errors; the token never appears in messages.  The temporary folder is
- * removed in every case.  opts->progress follows each LFS upload. */
+ * removed in every case.  opts->progress follows each LFS upload.  Files
+ * the repo already has with the same content are left out; when nothing
+ * changed no commit is made and *commit_url is the branch's current
+ * commit.  A bare "name" is created in the token's namespace and the push
+ * continues there. */
 PTM_API ptm_status ptm_model_push_to_hub(const struct ptm_model *model, const char *repo_id, const ptm_push_options *opts,
                                          char **commit_url);
 
