@@ -11,6 +11,7 @@ int cmd_convert(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_download(int argc, char **argv);
+int cmd_push(int argc, char **argv);
 
 /* Route library log messages to stderr (warnings and up; PTM_LOG_LEVEL=debug
  * for more). */

@@ -7,17 +7,25 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: ptm convert MODEL OUT_DIR [--format F] [--dtype D [--keep-f32 PATTERN]...]\n"
-    "                   [--class NAME] [--from-tf | --from-flax]\n\n"
+    "usage: ptm convert MODEL OUT_DIR [--format F] [--max-shard-size SIZE]\n"
+    "                   [--dtype D [--keep-f32 PATTERN]...] [--class NAME]\n"
+    "                   [--from-tf | --from-flax]\n\n"
     "Load MODEL (a folder with config.json and weights, or a weights file) and\n"
     "save it into OUT_DIR the way transformers' save_pretrained does: config.json\n"
     "(torch_dtype updated) and the weights, tied weights written once.  Files are\n"
     "written under temporary names and renamed, so a failure leaves OUT_DIR as it\n"
-    "was.\n\n"
+    "was; afterwards weight files of an earlier save that this one did not\n"
+    "overwrite (other shards, a single file or an index) are removed.\n\n"
     "  --format F        weights format: safetensors (default, model.safetensors),\n"
     "                    or another registered format plugin (see ptm plugins),\n"
     "                    e.g. pytorch (pytorch_model.bin), h5 (tf_model.h5),\n"
     "                    msgpack (flax_model.msgpack)\n"
+    "  --max-shard-size SIZE\n"
+    "                    split weights larger than SIZE into numbered shards\n"
+    "                    (model-00001-of-00003.safetensors ...) plus an index\n"
+    "                    JSON, as transformers does; SIZE like 5GB, 200MB,\n"
+    "                    10GiB, 1KB or a byte count (default 5GB; sharding needs\n"
+    "                    the safetensors or pytorch format)\n"
     "  --dtype D         cast the floating parameters to D: f32, f16 or bf16\n"
     "                    (default: keep the checkpoint's dtype)\n"
     "  --keep-f32 PAT    with --dtype: leave parameters whose name matches the\n"
@@ -31,6 +39,7 @@ static const char usage[] =
 int cmd_convert(int argc, char **argv)
 {
     const char *pos[2] = {NULL, NULL}, *format = NULL;
+    uint64_t max_shard = 0;
     int npos = 0, rc = 0;
     ptm_dtype cast = PTM_DTYPE_AUTO;
     const char **keep = calloc((size_t)argc + 1, sizeof *keep);
@@ -53,6 +62,9 @@ int cmd_convert(int argc, char **argv)
             keep[nkeep++] = argv[++i];
         } else if (!strcmp(argv[i], "--format") && has) {
             format = argv[++i];
+        } else if (!strcmp(argv[i], "--max-shard-size") && has) {
+            if (ptm_parse_file_size(argv[++i], &max_shard) != PTM_OK)
+                rc = (cli_fail("convert", NULL), 2);
         } else if ((rc = cli_load_option("convert", argc, argv, &i, &o)) == 1) {
             rc = 0;
         } else if (rc) {
@@ -81,6 +93,7 @@ int cmd_convert(int argc, char **argv)
     ptm_save_options so;
     ptm_save_options_init(&so);
     so.format = format;
+    so.max_shard_size = max_shard;
     if (!rc && ptm_model_save_pretrained(m, pos[1], &so) != PTM_OK)
         rc = cli_fail("convert", NULL);
     if (!rc)

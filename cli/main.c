@@ -16,6 +16,7 @@ static const struct {
     {"convert", cmd_convert, "load a model and save it again (dtype change)"},
     {"run", cmd_run, "one forward pass on token ids: top next tokens, logits to a file"},
     {"generate", cmd_generate, "continue a prompt (greedy or sampled), streaming the tokens"},
+    {"push", cmd_push, "upload a model to a Hugging Face Hub repository (push_to_hub)"},
 };
 
 static void usage(FILE *f)

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* save.c - save_pretrained: config.json and the weights, each written to a
- * temporary name and renamed only once both are complete. */
+/* save.c - save_pretrained: config.json and the weights (one file, or shards
+ * and their index), each written to a temporary name and renamed only once
+ * all are complete; then stale weight files of an earlier save removed. */
 #include "model_internal.h"
+#include "shard.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -75,12 +77,53 @@ static ptm_status saved_state_dict(const ptm_model *m, ptm_state_dict **out, int
     return PTM_OK;
 }
 
+/* Write the shard holding the entries of `sd` assigned to shard k. */
+static ptm_status write_one(const ptm_model *m, const ptm_format *fmt, const char *tmp, const ptm_state_dict *sd,
+                            const int *roles, const ptm__shard_plan_t *plan, size_t k)
+{
+    static const char *const meta[] = {"format", "pt", NULL};
+    ptm_state_dict *part = NULL;
+    size_t n = ptm_state_dict_size(sd);
+    int *proles = NULL;
+    ptm_status s = PTM_OK;
+    if (plan->nshards > 1) {
+        if ((s = ptm_state_dict_new(&part)))
+            return s;
+        proles = malloc((n ? n : 1) * sizeof *proles);
+        if (!proles)
+            s = ptm_error(PTM_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; i < n && !s; i++)
+            if (plan->shard_of[i] == k) {
+                proles[ptm_state_dict_size(part)] = roles[i];
+                s = ptm_state_dict_set(part, ptm_state_dict_name(sd, i), ptm_state_dict_tensor(sd, i));
+            }
+    }
+    const ptm_state_dict *w = part ? part : sd;
+    if (!s && PTM__HAS(fmt, ptm_format, save_model) && fmt->save_model) {
+        ptm_save_info info;
+        memset(&info, 0, sizeof info);
+        info.struct_size = sizeof info;
+        info.metadata = meta;
+        info.model_type = m->arch->model_type;
+        info.class_name = m->class_name;
+        info.base_model_prefix = m->arch->base_model_prefix ? m->arch->base_model_prefix : "";
+        info.roles = part ? proles : roles;
+        s = fmt->save_model(tmp, w, &info);
+    } else if (!s) {
+        s = fmt->save(tmp, w, meta);
+    }
+    ptm_state_dict_free(part);
+    free(proles);
+    return s;
+}
+
 ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const ptm_save_options *opts)
 {
     ptm_save_options o;
     ptm_save_options_init(&o);
     if (opts)
         memcpy(&o, opts, opts->struct_size < sizeof o ? opts->struct_size : sizeof o);
+    o.struct_size = sizeof o;
     if (!m || !dir)
         return ptm_error(PTM_ERR_INVALID_ARG, "ptm_model_save_pretrained: NULL argument");
     const char *fmt_name = o.format ? o.format : "safetensors";
@@ -90,6 +133,11 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
     int can_save = fmt->save || (PTM__HAS(fmt, ptm_format, save_model) && fmt->save_model);
     if (!can_save || !fmt->weight_names || !fmt->weight_names[0])
         return ptm_error(PTM_ERR_UNSUPPORTED, "the %s format plugin cannot write files", fmt_name);
+    /* transformers' defaults: PyTorch "5GB", TF and Flax "10GB" */
+    int tf_or_flax = !strcmp(fmt->name, "h5") || !strcmp(fmt->name, "msgpack");
+    uint64_t max_shard = o.max_shard_size ? o.max_shard_size : tf_or_flax ? 10000000000ull : 5000000000ull;
+    const char *wname = fmt->weight_names[0];
+    const char *iname = fmt->weight_names[1];
     ptm_status s = make_dirs(dir);
     if (s)
         return s;
@@ -97,65 +145,87 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
     ptm_config *cfg = NULL;
     ptm_state_dict *sd = NULL;
     int *roles = NULL;
-    char *cfg_path = ptm__path_join(dir, "config.json");
-    char *w_path = ptm__path_join(dir, fmt->weight_names[0]);
-    char *cfg_tmp = ptm__asprintf("%s/.config.json.tmp.%ld", dir, (long)getpid());
-    char *w_tmp = ptm__asprintf("%s/.%s.tmp.%ld", dir, fmt->weight_names[0], (long)getpid());
-    char *text = NULL;
-    if (!cfg_path || !w_path || !cfg_tmp || !w_tmp) {
-        s = ptm_error(PTM_ERR_NOMEM, "out of memory");
-        goto done;
-    }
+    ptm__shard_plan_t plan = {0};
+    size_t nfiles = 0, written = 0;
+    char **finals = NULL, **tmps = NULL, **names = NULL; /* weights files, then the index, then config.json */
+    char *text = NULL, *index = NULL;
     const char *cls = m->class_name;
     if ((s = ptm_config_clone(m->config, &cfg)) || (s = ptm_config_set_string_array(cfg, "architectures", &cls, 1)) ||
         (s = ptm_config_set_string(cfg, "torch_dtype", ptm_dtype_torch_name(m->dtype))) ||
         (s = ptm_config_to_json(cfg, &text)))
         goto done;
-    if ((s = saved_state_dict(m, &sd, &roles)))
+    if ((s = saved_state_dict(m, &sd, &roles)) || (s = ptm__shard_plan(sd, max_shard, &plan)))
         goto done;
-    static const char *const meta[] = {"format", "pt", NULL};
-    if (PTM__HAS(fmt, ptm_format, save_model) && fmt->save_model) {
-        ptm_save_info info;
-        memset(&info, 0, sizeof info);
-        info.struct_size = sizeof info;
-        info.metadata = meta;
-        info.model_type = m->arch->model_type;
-        info.class_name = m->class_name;
-        info.base_model_prefix = m->arch->base_model_prefix ? m->arch->base_model_prefix : "";
-        info.roles = roles;
-        s = fmt->save_model(w_tmp, sd, &info);
-    } else {
-        s = fmt->save(w_tmp, sd, meta);
-    }
-    if (s) {
-        s = ptm_error_prefix(s, "%s", w_path);
-        unlink(w_tmp);
+    if (plan.nshards > 1 && (fmt->save_model || !iname)) {
+        s = ptm_error(PTM_ERR_UNSUPPORTED,
+                      "%s: the weights (%llu bytes) exceed max_shard_size (%llu bytes), and ptm cannot write sharded "
+                      "%s checkpoints; raise max_shard_size or save as safetensors or pytorch",
+                      dir, (unsigned long long)(plan.total_size8 / 8), (unsigned long long)max_shard, wname);
         goto done;
     }
-    /* config goes through the atomic writer to a temp name of our own */
-    if ((s = ptm__write_file_atomic(cfg_tmp, text, strlen(text)))) {
-        unlink(w_tmp);
+    nfiles = plan.nshards + (plan.nshards > 1) + 1;
+    finals = calloc(nfiles, sizeof *finals);
+    tmps = calloc(nfiles, sizeof *tmps);
+    names = calloc(nfiles, sizeof *names);
+    if (!finals || !tmps || !names) {
+        s = ptm_error(PTM_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if (rename(w_tmp, w_path) != 0) {
-        s = ptm_error(PTM_ERR_IO, "%s: cannot rename into place: %s", w_path, strerror(errno));
-        unlink(w_tmp);
-        unlink(cfg_tmp);
-        goto done;
+    for (size_t k = 0; k < nfiles; k++) {
+        if (k < plan.nshards)
+            names[k] = plan.nshards > 1 ? ptm__shard_file_name(wname, fmt->extension, k, plan.nshards)
+                                        : ptm__strdup(wname);
+        else
+            names[k] = ptm__strdup(k + 1 == nfiles ? "config.json" : iname);
+        finals[k] = names[k] ? ptm__path_join(dir, names[k]) : NULL;
+        tmps[k] = names[k] ? ptm__asprintf("%s/.%s.tmp.%ld", dir, names[k], (long)getpid()) : NULL;
+        if (!finals[k] || !tmps[k]) {
+            s = ptm_error(PTM_ERR_NOMEM, "out of memory");
+            goto done;
+        }
     }
-    if (rename(cfg_tmp, cfg_path) != 0) {
-        s = ptm_error(PTM_ERR_IO, "%s: cannot rename into place: %s", cfg_path, strerror(errno));
-        unlink(cfg_tmp);
-        goto done;
+    for (size_t k = 0; k < plan.nshards; k++) {
+        written = k + 1; /* a failed writer may leave a partial temp file */
+        if ((s = write_one(m, fmt, tmps[k], sd, roles, &plan, k))) {
+            s = ptm_error_prefix(s, "%s", finals[k]);
+            goto done;
+        }
     }
+    if (plan.nshards > 1) {
+        written = plan.nshards + 1;
+        if ((s = ptm__shard_index_json(sd, &plan, names, &index)) ||
+            (s = ptm__write_file_atomic(tmps[plan.nshards], index, strlen(index))))
+            goto done;
+    }
+    written = nfiles; /* config goes through the atomic writer to a temp name of our own */
+    if ((s = ptm__write_file_atomic(tmps[nfiles - 1], text, strlen(text))))
+        goto done;
+    for (size_t k = 0; k < nfiles; k++) {
+        if (rename(tmps[k], finals[k]) != 0) {
+            s = ptm_error(PTM_ERR_IO, "%s: cannot rename into place: %s", finals[k], strerror(errno));
+            goto done;
+        }
+        free(tmps[k]);
+        tmps[k] = NULL;
+    }
+    s = ptm__remove_stale_weights(dir, wname, iname, names, plan.nshards, plan.nshards > 1);
 done:
+    for (size_t k = 0; k < written && tmps; k++)
+        if (tmps[k])
+            unlink(tmps[k]);
+    for (size_t k = 0; k < nfiles && finals && tmps && names; k++) {
+        free(finals[k]);
+        free(tmps[k]);
+        free(names[k]);
+    }
+    free(finals);
+    free(tmps);
+    free(names);
+    free(index);
     free(text);
     free(roles);
+    ptm__shard_plan_free(&plan);
     ptm_config_free(cfg);
     ptm_state_dict_free(sd);
-    free(cfg_path);
-    free(w_path);
-    free(cfg_tmp);
-    free(w_tmp);
     return s;
 }

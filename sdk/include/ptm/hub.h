@@ -72,6 +72,49 @@ PTM_API ptm_status ptm_hub_snapshot_for_load(ptm_context *ctx, const char *repo_
 /* 1 if `s` has the shape of a Hub repo id ("name" or "org/name"). */
 PTM_API int ptm_hub_is_repo_id(const char *s);
 
+/* ------------------------------------------------------------ uploading
+ * push_to_hub: upload a model to a Hub repository (or a Hub-compatible
+ * server) as transformers' PushToHubMixin.push_to_hub does (docs/hub.md,
+ * "Uploading"). */
+
+typedef struct ptm_push_options {
+    size_t struct_size;
+    const char *commit_message;     /* NULL: "Upload model" */
+    const char *commit_description; /* NULL: none */
+    int is_private;                 /* create the repo private (transformers' private=True) */
+    const char *token;              /* NULL: HF_TOKEN, then the token file under HF_HOME */
+    const char *endpoint;           /* NULL: HF_ENDPOINT, then https://huggingface.co */
+    const char *revision;           /* branch to commit to; NULL: main */
+    int create_pr;                  /* open a pull request instead of committing to the branch */
+    uint64_t max_shard_size;        /* as ptm_save_options (0: 5 GB) */
+    int safe_serialization;         /* 1 (default): model.safetensors; 0: pytorch_model.bin */
+    const char *const *tags;        /* NULL-terminated, added to README.md's metadata; may be NULL */
+    /* Called while each LFS file uploads (bytes sent of its size); NULL for
+     * none.  The library never prints. */
+    ptm_hub_progress_fn progress;
+    void *progress_user;
+} ptm_push_options;
+
+PTM_API void ptm_push_options_init(ptm_push_options *opts);
+
+/* Create the repository `repo_id` ("name" or "org/name"; an existing one
+ * is fine), save the model into a temporary folder (save_pretrained with
+ * max_shard_size and safe_serialization), add README.md (a new model card,
+ * or the repo's card with `tags` merged into its metadata), upload large
+ * files through the Git LFS batch API (basic or multipart) and make one
+ * commit (or a pull request).  *commit_url (malloc'd, free with ptm_free;
+ * `commit_url` may be NULL) is the commit's URL, or the pull request's
+ * with create_pr.  Errors: PTM_ERR_GATED (token refused or missing),
+ * PTM_ERR_REPO_NOT_FOUND, PTM_ERR_REVISION_NOT_FOUND, PTM_ERR_NETWORK, save
+ * errors; the token never appears in messages.  The temporary folder is
+ * removed in every case.  opts->progress follows each LFS upload.  Files
+ * the repo already has with the same content are left out; when nothing
+ * changed no commit is made and *commit_url is the branch's current
+ * commit.  A bare "name" is created in the token's namespace and the push
+ * continues there. */
+PTM_API ptm_status ptm_model_push_to_hub(const struct ptm_model *model, const char *repo_id, const ptm_push_options *opts,
+                                         char **commit_url);
+
 #ifdef __cplusplus
 }
 #endif

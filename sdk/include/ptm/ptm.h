@@ -170,16 +170,35 @@ typedef struct ptm_save_options {
     /* format plugin name: "safetensors" (NULL, the default), "pytorch"
      * (safe_serialization=False), "h5", "msgpack", ... */
     const char *format;
+    /* Largest shard in bytes (transformers' max_shard_size); 0 = the
+     * save_pretrained default, 5 GB (5,000,000,000 bytes; 10 GB for the h5
+     * and msgpack formats).  Weights that do not fit are split into
+     * numbered shards plus an index JSON (safetensors and pytorch only). */
+    uint64_t max_shard_size;
 } ptm_save_options;
 
 PTM_API void ptm_save_options_init(ptm_save_options *opts);
 
 /* Write config.json (torch_dtype updated) and the weights (tied tensors
- * once, metadata {"format": "pt"}) into `dir` (created if missing).  Files
- * are written under temporary names and renamed, so a failure leaves any
+ * once, metadata {"format": "pt"}) into `dir` (created if missing).  When
+ * the weights exceed max_shard_size they are split as transformers 4.37
+ * does (tensors in order, a new shard when the next one does not fit, an
+ * oversized tensor alone): model-00001-of-0000N.safetensors ... (or
+ * pytorch_model-...bin) and model.safetensors.index.json.  Files are
+ * written under temporary names and renamed, so a failure leaves any
  * previous save intact and saving over the folder the model was loaded
- * from is safe. */
+ * from is safe; afterwards, weight files of a previous save that the new
+ * one did not replace (other shards, the single file or the index) are
+ * removed. */
 PTM_API ptm_status ptm_model_save_pretrained(const ptm_model *model, const char *dir, const ptm_save_options *opts);
+
+/* Parse a max_shard_size string as transformers 4.37's
+ * convert_file_size_to_int: an integer followed by GiB/MiB/KiB (powers of
+ * 2) or GB/MB/KB (powers of 10; case-insensitive, but a final lower-case
+ * "b" with a decimal unit means bits: "8Mb" = 1,000,000 bytes).  A plain
+ * integer is a byte count.  Zero, negative and fractional sizes are
+ * errors. */
+PTM_API ptm_status ptm_parse_file_size(const char *text, uint64_t *bytes);
 
 /* Cast the floating parameters to `dt` (F32, F16 or BF16), leaving those
  * whose name matches one of the NULL-terminated fnmatch patterns in `keep`
