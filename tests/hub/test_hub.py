@@ -290,8 +290,10 @@ def case_errors(e):
     rc, out, err = e.run(["download", "org/ptonly"], c)
     ne = os.path.join(c, "models--org--ptonly", ".no_exist", pt)
     check(rc == 0 and os.path.islink(os.path.join(out.strip(), "pytorch_model.bin")) and
-          sorted(os.listdir(ne)) == ["model.safetensors", "model.safetensors.index.json"],
-          "pytorch_model.bin picked after the safetensors names, which are in .no_exist (%s)" % err.strip())
+          sorted(os.listdir(ne)) == ["generation_config.json", "model.safetensors", "model.safetensors.index.json",
+                                     "special_tokens_map.json", "tokenizer_config.json"],
+          "pytorch_model.bin picked after the safetensors names, which are in .no_exist with the absent "
+          "optional files (%s)" % err.strip())
     e.store.create_repo("org/tfonly")
     e.store.commit("org/tfonly", "main", {"config.json": e.files["config.json"],
                                           "tf_model.h5": (b"\x89HDF-not-really", True)}, "tf")
