@@ -45,12 +45,15 @@ static ptm_status make_dirs(const char *dir)
 /* The state dict to write: persistent, untied entries; names sharing memory
  * (without a declared tie) are written once under the first name, as
  * transformers' save_pretrained does. */
-static ptm_status saved_state_dict(const ptm_model *m, ptm_state_dict **out, int **roles_out)
+static ptm_status saved_state_dict(const ptm_model *m, ptm_state_dict **out, int **roles_out,
+                                   unsigned **flags_out)
 {
     ptm_state_dict *sd;
     ptm_status s = ptm_state_dict_new(&sd);
-    int *roles = malloc((m->decls->n ? m->decls->n : 1) * sizeof *roles); /* role of each saved entry */
-    if (!s && !roles)
+    size_t cap = m->decls->n ? m->decls->n : 1;
+    int *roles = malloc(cap * sizeof *roles);            /* role of each saved entry */
+    unsigned *flags = malloc(cap * sizeof *flags);       /* and its declaration flags */
+    if (!s && (!roles || !flags))
         s = ptm_error(PTM_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < m->decls->n && !s; i++) {
         const ptm_param_decl *d = &m->decls->items[i];
@@ -65,35 +68,41 @@ static ptm_status saved_state_dict(const ptm_model *m, ptm_state_dict **out, int
             continue;
         }
         roles[ptm_state_dict_size(sd)] = (int)d->role;
+        flags[ptm_state_dict_size(sd)] = d->flags;
         s = ptm_state_dict_set(sd, d->name, t);
     }
     if (s) {
         ptm_state_dict_free(sd);
         free(roles);
+        free(flags);
         return s;
     }
     *out = sd;
     *roles_out = roles;
+    *flags_out = flags;
     return PTM_OK;
 }
 
 /* Write the shard holding the entries of `sd` assigned to shard k. */
 static ptm_status write_one(const ptm_model *m, const ptm_format *fmt, const char *tmp, const ptm_state_dict *sd,
-                            const int *roles, const ptm__shard_plan_t *plan, size_t k)
+                            const int *roles, const unsigned *flags, const ptm__shard_plan_t *plan, size_t k)
 {
     static const char *const meta[] = {"format", "pt", NULL};
     ptm_state_dict *part = NULL;
     size_t n = ptm_state_dict_size(sd);
     int *proles = NULL;
+    unsigned *pflags = NULL;
     ptm_status s = PTM_OK;
     if (plan->nshards > 1) {
         if ((s = ptm_state_dict_new(&part)))
             return s;
         proles = malloc((n ? n : 1) * sizeof *proles);
-        if (!proles)
+        pflags = malloc((n ? n : 1) * sizeof *pflags);
+        if (!proles || !pflags)
             s = ptm_error(PTM_ERR_NOMEM, "out of memory");
         for (size_t i = 0; i < n && !s; i++)
             if (plan->shard_of[i] == k) {
+                pflags[ptm_state_dict_size(part)] = flags[i];
                 proles[ptm_state_dict_size(part)] = roles[i];
                 s = ptm_state_dict_set(part, ptm_state_dict_name(sd, i), ptm_state_dict_tensor(sd, i));
             }
@@ -108,12 +117,14 @@ static ptm_status write_one(const ptm_model *m, const ptm_format *fmt, const cha
         info.class_name = m->class_name;
         info.base_model_prefix = m->arch->base_model_prefix ? m->arch->base_model_prefix : "";
         info.roles = part ? proles : roles;
+        info.flags = part ? pflags : flags;
         s = fmt->save_model(tmp, w, &info);
     } else if (!s) {
         s = fmt->save(tmp, w, meta);
     }
     ptm_state_dict_free(part);
     free(proles);
+    free(pflags);
     return s;
 }
 
@@ -145,6 +156,7 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
     ptm_config *cfg = NULL;
     ptm_state_dict *sd = NULL;
     int *roles = NULL;
+    unsigned *flags = NULL;
     ptm__shard_plan_t plan = {0};
     size_t nfiles = 0, written = 0;
     char **finals = NULL, **tmps = NULL, **names = NULL; /* weights files, then the index, then config.json */
@@ -154,7 +166,7 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
         (s = ptm_config_set_string(cfg, "torch_dtype", ptm_dtype_torch_name(m->dtype))) ||
         (s = ptm_config_to_json(cfg, &text)))
         goto done;
-    if ((s = saved_state_dict(m, &sd, &roles)) || (s = ptm__shard_plan(sd, max_shard, &plan)))
+    if ((s = saved_state_dict(m, &sd, &roles, &flags)) || (s = ptm__shard_plan(sd, max_shard, &plan)))
         goto done;
     if (plan.nshards > 1 && (fmt->save_model || !iname)) {
         s = ptm_error(PTM_ERR_UNSUPPORTED,
@@ -186,7 +198,7 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
     }
     for (size_t k = 0; k < plan.nshards; k++) {
         written = k + 1; /* a failed writer may leave a partial temp file */
-        if ((s = write_one(m, fmt, tmps[k], sd, roles, &plan, k))) {
+        if ((s = write_one(m, fmt, tmps[k], sd, roles, flags, &plan, k))) {
             s = ptm_error_prefix(s, "%s", finals[k]);
             goto done;
         }
@@ -224,6 +236,7 @@ done:
     free(index);
     free(text);
     free(roles);
+    free(flags);
     ptm__shard_plan_free(&plan);
     ptm_config_free(cfg);
     ptm_state_dict_free(sd);

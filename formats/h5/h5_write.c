@@ -242,26 +242,6 @@ static ptm_status write_dataset(const char *path, hid_t file, hid_t lcpl, const 
     return s;
 }
 
-/* GPT-2 style Conv1D modules: weights stored [in, out] and named "weight"
- * in TF too (TFConv1D); the roles cannot say so. */
-static int is_conv1d(const char *model_type, const char *pt, int rank, const char *suffix)
-{
-    static const char *const types[] = {"gpt2", "openai-gpt", NULL};
-    static const char *const mods[] = {".c_attn.", ".c_proj.", ".c_fc.", ".q_attn.", NULL};
-    int hit = 0;
-    for (int i = 0; model_type && types[i]; i++)
-        hit |= !strcmp(model_type, types[i]);
-    size_t l = strlen(pt), sl = strlen(suffix);
-    if (!hit || rank != (strcmp(suffix, "weight") ? 1 : 2) || l < sl || strcmp(pt + l - sl, suffix))
-        return 0;
-    for (int i = 0; mods[i]; i++) {
-        size_t m = strlen(mods[i]);
-        if (l >= m + sl && !strncmp(pt + l - sl - m, mods[i], m))
-            return 1;
-    }
-    return 0;
-}
-
 typedef struct wentry {
     char *pt, *layer, *var;
     int kind, layer_ix, expand;
@@ -331,14 +311,16 @@ ptm_status h5p_save_model(const char *path, const ptm_state_dict *sd, const stru
 {
     if (!path || !sd)
         return ptm_error(PTM_ERR_INVALID_ARG, "h5: save: NULL argument");
-    const char *cls = NULL, *mtype = NULL, *prefix = "";
+    const char *cls = NULL, *prefix = "";
     const int *roles = NULL;
+    const unsigned *flags = NULL;
     if (info && info->struct_size >= offsetof(ptm_save_info, roles) + sizeof info->roles) {
         cls = info->class_name;
-        mtype = info->model_type;
         prefix = info->base_model_prefix ? info->base_model_prefix : "";
         roles = info->roles;
     }
+    if (info && info->struct_size >= offsetof(ptm_save_info, flags) + sizeof info->flags)
+        flags = info->flags; /* architecture hints: PTM_PARAM_TF_CONV1D */
     size_t n = ptm_state_dict_size(sd), pl = strlen(prefix);
     /* a base model class: its names gain the prefix (TF models always have
      * the main layer, e.g. "transformer") */
@@ -363,12 +345,13 @@ ptm_status h5p_save_model(const char *path, const ptm_state_dict *sd, const stru
         sprintf(w[i].pt, "%s%s%s", add_prefix ? prefix : "", add_prefix ? "." : "", nm);
         int first_emb = role == PTM_ROLE_EMBEDDING && !seen_embedding;
         seen_embedding |= role == PTM_ROLE_EMBEDDING;
-        if ((s = h5p_pt_to_tf(model, w[i].pt, role, rank, first_emb, is_conv1d(mtype, w[i].pt, rank, "weight"), &w[i].layer,
-                              &w[i].var, &w[i].kind))) {
+        int conv1d = flags && (flags[i] & PTM_PARAM_TF_CONV1D);
+        if ((s = h5p_pt_to_tf(model, w[i].pt, role, rank, first_emb, conv1d && rank == 2, &w[i].layer, &w[i].var,
+                              &w[i].kind))) {
             s = ptm_error(s, "%s: out of memory", path);
             break;
         }
-        w[i].expand = is_conv1d(mtype, w[i].pt, rank, "bias");
+        w[i].expand = conv1d && rank == 1; /* TFConv1D biases are [1, n] */
         /* it must read back as the name it came from */
         char *back = NULL;
         int k2;

@@ -131,13 +131,28 @@ static void gpt2_destroy(void *state)
 /* "transformer." for the head class. */
 static const char *pfx(const gpt2 *g) { return g->head ? "transformer." : ""; }
 
-static ptm_status add(ptm_param_list *l, const gpt2 *g, const char *name, ptm_param_role role, int ndim, int64_t d0,
-                      int64_t d1)
+static ptm_status add_flags(ptm_param_list *l, const gpt2 *g, const char *name, ptm_param_role role, unsigned flags,
+                            int ndim, int64_t d0, int64_t d1)
 {
     char full[160];
     snprintf(full, sizeof full, "%s%s", pfx(g), name);
-    int64_t shape[2] = {d0, d1};
-    return ptm_param_list_add_simple(l, full, role, ndim, shape);
+    ptm_param_decl d;
+    memset(&d, 0, sizeof d);
+    d.struct_size = sizeof d;
+    d.name = full;
+    d.dtype = PTM_DTYPE_AUTO;
+    d.ndim = ndim;
+    d.shape[0] = d0;
+    d.shape[1] = d1;
+    d.role = role;
+    d.flags = flags;
+    return ptm_param_list_add(l, &d);
+}
+
+static ptm_status add(ptm_param_list *l, const gpt2 *g, const char *name, ptm_param_role role, int ndim, int64_t d0,
+                      int64_t d1)
+{
+    return add_flags(l, g, name, role, 0, ndim, d0, d1);
 }
 
 /* One block, in the order of GPT2Block's state_dict. */
@@ -166,7 +181,9 @@ static ptm_status declare_layer(ptm_param_list *l, const gpt2 *g, int64_t i)
     for (size_t j = 0; j < sizeof p / sizeof p[0]; j++) {
         char n[96];
         snprintf(n, sizeof n, "h.%lld.%s", (long long)i, p[j].name);
-        ptm_status s = add(l, g, n, p[j].role, p[j].ndim, p[j].d0, p[j].d1);
+        /* c_attn, c_proj, c_fc are Conv1D modules (weights [in, out]) */
+        unsigned flags = strstr(p[j].name, ".c_") ? PTM_PARAM_TF_CONV1D : 0;
+        ptm_status s = add_flags(l, g, n, p[j].role, flags, p[j].ndim, p[j].d0, p[j].d1);
         if (s)
             return s;
     }

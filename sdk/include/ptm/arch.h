@@ -60,6 +60,12 @@ typedef enum ptm_param_role {
 #define PTM_PARAM_BUFFER 0x1u         /* a buffer, not a parameter              */
 #define PTM_PARAM_NON_PERSISTENT 0x2u /* neither loaded nor saved (buffers)     */
 #define PTM_PARAM_FROZEN 0x4u         /* requires_grad = False                  */
+/* A weight stored [in, out] by a GPT-2 style Conv1D module, or that
+ * module's bias: TensorFlow's TFConv1D names the weight "weight" (not
+ * "kernel", so no transpose) and keeps the bias as [1, out].  The name
+ * mapping of TF writers cannot tell this from the name; readers need no
+ * hint (a TF "weight" is never transposed, [1, n] biases are squeezed). */
+#define PTM_PARAM_TF_CONV1D 0x8u
 
 typedef struct ptm_param_decl {
     size_t struct_size; /* sizeof(ptm_param_decl) */

@@ -33,6 +33,9 @@ typedef struct ptm_save_info {
      * writer which tensors are embeddings (Flax "embedding", TF
      * "embeddings"), norm scales ("scale", "gamma") or weights ("kernel"). */
     const int *roles;
+    /* The declaration flags (PTM_PARAM_*, arch.h) of each entry, in order:
+     * architecture hints for writers, e.g. PTM_PARAM_TF_CONV1D. */
+    const unsigned *flags;
 } ptm_save_info;
 
 typedef struct ptm_format {
