@@ -115,9 +115,16 @@ int ptm__hub_is_transient(ptm_status s, const ptm__hub_response *rs);
  * in milliseconds (doubling, capped at 8 s).  Defaults 5 and 1000;
  * PTM_HUB_MAX_RETRIES / PTM_HUB_RETRY_BASE_MS override them (tests). */
 int ptm__hub_max_retries(void);
-/* Sleep before retry number `attempt` (0-based); honours Retry-After /
- * RateLimit of a 429 in rs (may be NULL). */
+/* The wait a 429 answer asks for, in milliseconds (spec §1.7): t+1 s of a
+ * RateLimit header with r=0, else an integer Retry-After + 1 s; -1 when rs
+ * is NULL, not a 429, or has neither.  PTM_HUB_RETRY_BASE_MS does not
+ * shorten it: a retry never comes sooner than the server asked. */
+int64_t ptm__hub_retry_after_ms(const ptm__hub_response *rs);
+/* Sleep before retry number `attempt` (0-based): the wait rs asks for
+ * (ptm__hub_retry_after_ms; rs may be NULL), else the back-off. */
 void ptm__hub_backoff_sleep(int attempt, const ptm__hub_response *rs);
+/* Sleep ms milliseconds (restarted after signals). */
+void ptm__hub_sleep_ms(int64_t ms);
 
 /* The failed answer rs (status >= 400) as a status + message (spec §2.1):
  * X-Error-Code RevisionNotFound -> PTM_ERR_REVISION_NOT_FOUND,
