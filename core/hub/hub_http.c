@@ -351,8 +351,13 @@ ptm_status ptm__hub_request_do(const ptm__hub_request *rq, ptm__hub_response *rs
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, rq->read_timeout_s > 0 ? rq->read_timeout_s : 10L);
         if (rq->total_timeout_s > 0)
             curl_easy_setopt(h, CURLOPT_TIMEOUT, rq->total_timeout_s);
-        if (rq->proxy && *rq->proxy)
+        if (rq->proxy && *rq->proxy) {
+            /* an explicit proxy is used for every host, as transformers'
+             * proxies= is: no_proxy / NO_PROXY only apply to the
+             * *_proxy environment variables */
             curl_easy_setopt(h, CURLOPT_PROXY, rq->proxy);
+            curl_easy_setopt(h, CURLOPT_NOPROXY, "");
+        }
         curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);

@@ -53,8 +53,9 @@ typedef struct ptm__hub_request {
      * semantics, not a total deadline; default 10).  total: a hard deadline
      * for the whole request (0 = none; for HEADs and small API calls). */
     long connect_timeout_s, read_timeout_s, total_timeout_s;
-    /* Proxy URL; NULL = libcurl's usual environment (http_proxy,
-     * HTTPS_PROXY, NO_PROXY, ...). */
+    /* Proxy URL, used for every host (no_proxy does not apply to it);
+     * NULL = libcurl's usual environment (http_proxy, HTTPS_PROXY,
+     * NO_PROXY, ...). */
     const char *proxy;
     /* Where a 2xx body goes: out_fd >= 0 appends it to that file
      * descriptor (bytes counted in bytes_written); else it is collected in
