@@ -60,7 +60,7 @@ void cli_load_options_init(ptm_load_options *o);
     "                  ~/.cache/huggingface/hub)\n"                                           \
     "  --token T       Hub token (default HF_TOKEN, then HF_HOME/token)\n"                    \
     "  --endpoint URL  Hub or mirror URL (default HF_ENDPOINT, https://huggingface.co)\n"     \
-    "  --proxy URL     proxy (default: the https_proxy / http_proxy variables)\n"             \
+    "  --proxy URL     proxy for every host (default: https_proxy / http_proxy, no_proxy)\n"  \
     "  --subfolder S   the model lives in folder S of the repo\n"                             \
     "  --force-download      download again even when cached\n"                              \
     "  --local-files-only    never use the network (as HF_HUB_OFFLINE=1)\n"                  \

@@ -13,7 +13,13 @@ target_link_libraries(test_hub_http PRIVATE ptm PkgConfig::CJSON PkgConfig::CURL
 set_target_properties(test_hub_http PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 add_test(NAME test_hub_http COMMAND test_hub_http WORKING_DIRECTORY ${PTM_TEST_TMP})
 
-foreach(case download auth errors python_cache resume corrupt timeout concurrent revisions generate)
+#   proxy        tests/hub/proxy.py between ptm and both ports (--proxy, http_proxy, no_proxy)
+#   progress     the progress bar on a pty (pty.openpty), none on a pipe / when disabled
+#   ratelimit    429 + Retry-After / RateLimit: the retry waits as asked (server timestamps)
+#   run_convert  `ptm run REPO_ID` == `ptm run FOLDER`; `ptm convert REPO_ID OUT` read back
+#                with tests/reference/safetensors_ref.py
+foreach(case download auth errors python_cache resume corrupt timeout concurrent revisions generate proxy
+             progress ratelimit run_convert)
   add_test(NAME hub_${case}
     COMMAND ${PTM_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/hub/test_hub.py $<TARGET_FILE:ptm_cli>
             ${PTM_TEST_TMP}/hub_${case} ${case})

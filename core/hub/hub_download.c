@@ -72,13 +72,15 @@ static int no_connection(const ptm__hub_response *rs)
 }
 
 /* The metadata HEAD.  *transient / *unreachable describe a failure;
- * *missing_commit gets X-Repo-Commit of an EntryNotFound answer. */
+ * *wait_ms is the wait a 429 asked for (-1: none); *missing_commit gets
+ * X-Repo-Commit of an EntryNotFound answer. */
 static ptm_status head(ptm__hub *h, const char *url0, const char *what, meta *m, int *transient, int *unreachable,
-                       char **missing_commit)
+                       int64_t *wait_ms, char **missing_commit)
 {
     static const char *const hdrs[] = {"Accept-Encoding: identity", NULL};
     memset(m, 0, sizeof *m);
     *transient = *unreachable = 0;
+    *wait_ms = -1;
     char *url = ptm__strdup(url0);
     ptm__hub_response rs;
     memset(&rs, 0, sizeof rs);
@@ -123,6 +125,7 @@ static ptm_status head(ptm__hub *h, const char *url0, const char *what, meta *m,
     if (rs.status >= 400) {
         s = ptm__hub_http_error(&rs, what, h->token != NULL);
         *transient = ptm__hub_is_transient(PTM_OK, &rs);
+        *wait_ms = ptm__hub_retry_after_ms(&rs);
         const char *c = ptm__hub_header(&rs, "X-Repo-Commit");
         if (s == PTM_ERR_ENTRY_NOT_FOUND && c && ptm__hub_safe_etag(c))
             *missing_commit = ptm__strdup(c);
@@ -378,11 +381,12 @@ ptm_status ptm__hub_fetch(ptm__hub *h, const char *repo_id, const char *filename
         ptr = NULL;
     }
     int transient = 0, unreachable = 0, no_net = h->local_only || h->offline;
+    int64_t wait_ms = -1;
     ptm_status hs;
     if (no_net)
         hs = ptm_error(PTM_ERR_OFFLINE, "%s: not in the cache", what);
     else
-        hs = head(h, url, what, &m, &transient, &unreachable, &missing);
+        hs = head(h, url, what, &m, &transient, &unreachable, &wait_ms, &missing);
     if (hs == PTM_ERR_ENTRY_NOT_FOUND) {
         if (missing) {
             saved = ptm__strdup(ptm_last_error());
@@ -414,10 +418,13 @@ ptm_status ptm__hub_fetch(ptm__hub *h, const char *repo_id, const char *filename
         /* timeouts, 429 and 5xx are retried; a refused connection is not */
         int retries = transient && !unreachable && !no_net ? ptm__hub_max_retries() : 0;
         for (int attempt = 0; hs && attempt < retries; attempt++) {
-            ptm__hub_backoff_sleep(attempt, NULL);
+            if (wait_ms >= 0) /* a 429's Retry-After / RateLimit */
+                ptm__hub_sleep_ms(wait_ms);
+            else
+                ptm__hub_backoff_sleep(attempt, NULL);
             free(missing);
             missing = NULL;
-            hs = head(h, url, what, &m, &transient, &unreachable, &missing);
+            hs = head(h, url, what, &m, &transient, &unreachable, &wait_ms, &missing);
             if (hs) {
                 free(saved);
                 saved = ptm__strdup(ptm_last_error());

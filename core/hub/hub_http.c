@@ -351,8 +351,13 @@ ptm_status ptm__hub_request_do(const ptm__hub_request *rq, ptm__hub_response *rs
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, rq->read_timeout_s > 0 ? rq->read_timeout_s : 10L);
         if (rq->total_timeout_s > 0)
             curl_easy_setopt(h, CURLOPT_TIMEOUT, rq->total_timeout_s);
-        if (rq->proxy && *rq->proxy)
+        if (rq->proxy && *rq->proxy) {
+            /* an explicit proxy is used for every host, as transformers'
+             * proxies= is: no_proxy / NO_PROXY only apply to the
+             * *_proxy environment variables */
             curl_easy_setopt(h, CURLOPT_PROXY, rq->proxy);
+            curl_easy_setopt(h, CURLOPT_NOPROXY, "");
+        }
         curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
@@ -476,37 +481,50 @@ int ptm__hub_max_retries(void)
     return v >= 0 && v <= 20 ? (int)v : 5;
 }
 
-void ptm__hub_backoff_sleep(int attempt, const ptm__hub_response *rs)
+int64_t ptm__hub_retry_after_ms(const ptm__hub_response *rs)
 {
-    const char *e = getenv("PTM_HUB_RETRY_BASE_MS");
-    int64_t base = e ? ptm__hub_parse_size(e) : -1;
-    if (base < 0 || base > 60000)
-        base = 1000;
-    int64_t ms = base;
-    for (int i = 0; i < attempt && ms < 8000; i++)
-        ms *= 2;
-    if (ms > 8000)
-        ms = 8000;
-    if (rs && rs->status == 429) {
-        /* RateLimit: "api";r=0;t=55  -> t+1 s; else Retry-After: N -> N+1 s */
-        const char *rl = ptm__hub_header(rs, "RateLimit");
-        const char *t = rl ? strstr(rl, "t=") : NULL;
-        const char *r0 = rl ? strstr(rl, "r=0") : NULL;
-        int64_t secs = -1;
-        if (r0 && t) {
-            char num[24];
-            size_t k = strspn(t + 2, "0123456789");
-            if (k && k < sizeof num) {
-                memcpy(num, t + 2, k);
-                num[k] = '\0';
-                secs = ptm__hub_parse_size(num);
-            }
-        } else if (ptm__hub_header(rs, "Retry-After"))
-            secs = ptm__hub_parse_size(ptm__hub_header(rs, "Retry-After"));
-        if (secs >= 0 && secs < 3600)
-            ms = (secs + 1) * 1000 * base / 1000; /* scaled like the base (tests use a small one) */
-    }
+    if (!rs || rs->status != 429)
+        return -1;
+    /* RateLimit: "api";r=0;t=55  -> t+1 s; else Retry-After: N -> N+1 s */
+    const char *rl = ptm__hub_header(rs, "RateLimit");
+    const char *t = rl ? strstr(rl, "t=") : NULL;
+    const char *r0 = rl ? strstr(rl, "r=0") : NULL;
+    int64_t secs = -1;
+    if (r0 && t) {
+        char num[24];
+        size_t k = strspn(t + 2, "0123456789");
+        if (k && k < sizeof num) {
+            memcpy(num, t + 2, k);
+            num[k] = '\0';
+            secs = ptm__hub_parse_size(num);
+        }
+    } else if (ptm__hub_header(rs, "Retry-After"))
+        secs = ptm__hub_parse_size(ptm__hub_header(rs, "Retry-After"));
+    return secs >= 0 && secs < 3600 ? (secs + 1) * 1000 : -1;
+}
+
+void ptm__hub_sleep_ms(int64_t ms)
+{
+    if (ms <= 0)
+        return;
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+}
+
+void ptm__hub_backoff_sleep(int attempt, const ptm__hub_response *rs)
+{
+    int64_t ms = ptm__hub_retry_after_ms(rs);
+    if (ms < 0) {
+        const char *e = getenv("PTM_HUB_RETRY_BASE_MS");
+        int64_t base = e ? ptm__hub_parse_size(e) : -1;
+        if (base < 0 || base > 60000)
+            base = 1000;
+        ms = base;
+        for (int i = 0; i < attempt && ms < 8000; i++)
+            ms *= 2;
+        if (ms > 8000)
+            ms = 8000;
+    }
+    ptm__hub_sleep_ms(ms);
 }

@@ -53,8 +53,9 @@ typedef struct ptm__hub_request {
      * semantics, not a total deadline; default 10).  total: a hard deadline
      * for the whole request (0 = none; for HEADs and small API calls). */
     long connect_timeout_s, read_timeout_s, total_timeout_s;
-    /* Proxy URL; NULL = libcurl's usual environment (http_proxy,
-     * HTTPS_PROXY, NO_PROXY, ...). */
+    /* Proxy URL, used for every host (no_proxy does not apply to it);
+     * NULL = libcurl's usual environment (http_proxy, HTTPS_PROXY,
+     * NO_PROXY, ...). */
     const char *proxy;
     /* Where a 2xx body goes: out_fd >= 0 appends it to that file
      * descriptor (bytes counted in bytes_written); else it is collected in
@@ -115,9 +116,16 @@ int ptm__hub_is_transient(ptm_status s, const ptm__hub_response *rs);
  * in milliseconds (doubling, capped at 8 s).  Defaults 5 and 1000;
  * PTM_HUB_MAX_RETRIES / PTM_HUB_RETRY_BASE_MS override them (tests). */
 int ptm__hub_max_retries(void);
-/* Sleep before retry number `attempt` (0-based); honours Retry-After /
- * RateLimit of a 429 in rs (may be NULL). */
+/* The wait a 429 answer asks for, in milliseconds (spec §1.7): t+1 s of a
+ * RateLimit header with r=0, else an integer Retry-After + 1 s; -1 when rs
+ * is NULL, not a 429, or has neither.  PTM_HUB_RETRY_BASE_MS does not
+ * shorten it: a retry never comes sooner than the server asked. */
+int64_t ptm__hub_retry_after_ms(const ptm__hub_response *rs);
+/* Sleep before retry number `attempt` (0-based): the wait rs asks for
+ * (ptm__hub_retry_after_ms; rs may be NULL), else the back-off. */
 void ptm__hub_backoff_sleep(int attempt, const ptm__hub_response *rs);
+/* Sleep ms milliseconds (restarted after signals). */
+void ptm__hub_sleep_ms(int64_t ms);
 
 /* The failed answer rs (status >= 400) as a status + message (spec §2.1):
  * X-Error-Code RevisionNotFound -> PTM_ERR_REVISION_NOT_FOUND,

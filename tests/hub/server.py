@@ -25,7 +25,12 @@ Fault switches (each may name a "path" it applies to; * = any):
   wrong_size  {"path"}              metadata announces size + 7
   wrong_sha   {"path"}              the body has its last byte flipped
   slow        {"path", "seconds"}   sleep before answering
-  fail        {"path", "status", "count"}  answer `status` count times first
+  throttle    {"path", "chunk", "delay"}  send the body `chunk` bytes at a
+              time with `delay` seconds between chunks (progress bars)
+  fail        {"path", "status", "count", "headers"}  answer `status` count
+              times first, with the extra `headers` (e.g. Retry-After)
+
+Each log entry also has "t", the time.monotonic() of its arrival.
 
 Extension: the store (RepoStore: create_repo, commit, tag, resolve, blobs,
 tokens) and the route table (Server.add_route(method, regex, handler,
@@ -316,6 +321,15 @@ def make_handler(server, kind):
                 self.wfile.flush()
                 self.close_connection = True
                 return
+            slow = self.ctx.fault("throttle", path)
+            if slow:
+                step = max(1, int(slow.get("chunk", 4096)))
+                for i in range(0, len(body), step):
+                    if i:
+                        time.sleep(float(slow.get("delay", 0.05)))
+                    self.wfile.write(body[i:i + step])
+                    self.wfile.flush()
+                return
             self.wfile.write(body)
 
         # ------------------------------------------------------ dispatch
@@ -324,7 +338,7 @@ def make_handler(server, kind):
             with self.ctx.log_lock:
                 self.ctx.log.append({"port": self.port_kind, "method": self.command, "path": self.path,
                                      "auth": self.headers.get("Authorization") is not None,
-                                     "range": self.headers.get("Range")})
+                                     "range": self.headers.get("Range"), "t": time.monotonic()})
             if self.port_kind == "hub" and parsed.path.startswith("/_control/"):
                 return control(self, parsed)
             f = self.ctx.fault("slow", parsed.path)
@@ -332,7 +346,7 @@ def make_handler(server, kind):
                 time.sleep(float(f.get("seconds", 3)))
             f = self.ctx.fault("fail", parsed.path)
             if f:
-                return self.hub_error(int(f.get("status", 500)), None, "injected failure")
+                return self.hub_error(int(f.get("status", 500)), None, "injected failure", f.get("headers"))
             for method, rx, handler in self.ctx.routes[self.port_kind]:
                 if method != self.command and not (method == "GET" and self.command == "HEAD"):
                     continue

@@ -13,6 +13,7 @@ server reports, without a newline."""
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import server as hubserver  # noqa: E402
+import proxy as hubproxy  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
+import safetensors_ref  # noqa: E402
 
 PTM, WORK, CASE = sys.argv[1], sys.argv[2], sys.argv[3]
 TOKEN = "hf_SecretTokenValue_1234567890"
@@ -111,16 +116,47 @@ class Env:
         os.makedirs(d)
         return d
 
-    def run(self, args, cache, env_extra=None, endpoint=None):
+    def env(self, cache, env_extra=None, endpoint=None):
+        """The environment of a ptm run; a None value in env_extra unsets."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "TRANSFORMERS_"))}
         env.update({"HF_HUB_CACHE": cache, "HF_HOME": os.path.join(WORK, "hf_home_empty"),
                     "HF_ENDPOINT": endpoint or self.srv.endpoint, "PTM_HUB_RETRY_BASE_MS": "20",
                     "no_proxy": "*", "NO_PROXY": "*"})
-        env.pop("http_proxy", None)
-        env.pop("HTTP_PROXY", None)
+        for k in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+            env.pop(k, None)
         env.update(env_extra or {})
-        p = subprocess.run([PTM] + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        return {k: v for k, v in env.items() if v is not None}
+
+    def run(self, args, cache, env_extra=None, endpoint=None):
+        p = subprocess.run([PTM] + args, env=self.env(cache, env_extra, endpoint), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=120)
         return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+    def run_pty(self, args, cache, env_extra=None):
+        """ptm with stderr on a pseudo-terminal (stdout a pipe): (rc, stdout,
+        everything written to the terminal)."""
+        master, slave = os.openpty()
+        p = subprocess.Popen([PTM] + args, env=self.env(cache, env_extra), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=slave)
+        os.close(slave)
+        chunks = []
+
+        def reader():
+            while True:
+                try:
+                    b = os.read(master, 4096)
+                except OSError:  # EIO: every writer closed the terminal
+                    break
+                if not b:
+                    break
+                chunks.append(b)
+        t = threading.Thread(target=reader)
+        t.start()
+        out = p.stdout.read()
+        p.wait(timeout=120)
+        t.join(timeout=30)
+        os.close(master)
+        return p.returncode, out.decode(), b"".join(chunks).decode("utf-8", "replace")
 
     def log(self):
         with self.srv.log_lock:
@@ -488,6 +524,175 @@ def case_generate(e):
     check(rc == 0 and out.startswith(exp["prompt"] + exp["greedy_text"]), "and again offline from the cache")
 
 
+def model_tree_ok(e, c):
+    """The cache tree of a full `ptm download org/tiny` (as case_download)."""
+    want = expected_tree("models--org--tiny", e.commit, e.files)
+    for absent in ("model.safetensors", "generation_config.json", "tokenizer_config.json", "special_tokens_map.json"):
+        want["models--org--tiny/.no_exist/%s/%s" % (e.commit, absent)] = ("file", b"")
+    return actual_tree(c, "models--org--tiny") == want
+
+
+def case_proxy(e):
+    """A forward proxy (tests/hub/proxy.py) between ptm and both ports."""
+    px = hubproxy.Proxy().start()
+    hub_host, cdn_host = "127.0.0.1:%d" % e.srv.hub_port, "127.0.0.1:%d" % e.srv.cdn_port
+    shard_gets = sorted("GET http://%s/cdn/%s?" % (cdn_host, sha256(e.files[n][0]))
+                        for n in e.files if n.endswith(".safetensors"))
+    no_env_proxy = {"no_proxy": None, "NO_PROXY": None}
+    try:
+        for label, args, env in (
+                ("--proxy", ["--proxy", px.url], no_env_proxy),
+                ("--proxy with no_proxy=* in the environment", ["--proxy", px.url], {}),
+                ("http_proxy", [], dict(no_env_proxy, http_proxy=px.url))):
+            c = e.cache("c_proxy")
+            px.clear()
+            e.clear_log()
+            rc, out, err = e.run(["download", "org/tiny", "--no-progress"] + args, c, dict(env, HF_TOKEN=TOKEN))
+            check(rc == 0 and model_tree_ok(e, c), "%s: download through the proxy is correct (rc %d %s)"
+                  % (label, rc, err.strip()))
+            got = px.entries()
+            lines = [g["line"] for g in got]
+            check("HEAD http://%s/org/tiny/resolve/main/config.json HTTP/1.1" % hub_host in lines,
+                  "%s: the proxy got the Hub HEAD as an absolute URI (%s)" % (label, lines[:2]))
+            cdn = sorted(ln for ln in lines if ln.startswith("GET http://%s/cdn/" % cdn_host))
+            check(len(cdn) == 2 and all(c_.startswith(w) for c_, w in zip(cdn, shard_gets)),
+                  "%s: the proxy got both CDN GETs (%s)" % (label, cdn))
+            served = [r for r in e.log() if "method" in r]
+            check(len(served) == len(got) and {g["host"] for g in got} == {hub_host, cdn_host},
+                  "%s: every request the servers saw came through the proxy (%d served, %d proxied)"
+                  % (label, len(served), len(got)))
+            check(all(g["auth"] for g in got if g["host"] == hub_host) and
+                  not any(g["auth"] for g in got if g["host"] == cdn_host) and
+                  not any("violation" in r for r in e.log()),
+                  "%s: Authorization on every Hub request, never on the CDN URL" % label)
+            check(TOKEN not in out + err, "%s: the token is not printed" % label)
+        for var in ("NO_PROXY", "no_proxy"):
+            c = e.cache("c_proxy")
+            px.clear()
+            env = dict(no_env_proxy, http_proxy=px.url)
+            env[var] = "localhost,127.0.0.1"
+            rc, out, err = e.run(["download", "org/tiny", "--no-progress"], c, env)
+            check(rc == 0 and model_tree_ok(e, c) and not px.entries(),
+                  "http_proxy with %s=localhost,127.0.0.1: the proxy is bypassed (rc %d, %d proxied)"
+                  % (var, rc, len(px.entries())))
+    finally:
+        px.stop()
+
+
+def case_progress(e):
+    """The progress bar on a terminal (a pty as stderr), and its absence."""
+    data = np.random.default_rng(7).integers(0, 256, 192 * 1024, dtype=np.uint8).tobytes()
+    e.store.create_repo("org/big")
+    e.store.commit("org/big", "main", {"big.bin": (data, True)}, "big")
+    e.faults(throttle={"path": "big.bin", "chunk": 8192, "delay": 0.04})
+    blob = ("models--org--big", "blobs", sha256(data))
+    size_text = "%.1f kB" % (len(data) / 1000.0)   # the final size, as the bar prints it
+    c = e.cache("c_progress")
+    rc, out, tty = e.run_pty(["download", "org/big", "big.bin"], c, {"HF_TOKEN": TOKEN})
+    check(rc == 0 and open(os.path.join(c, *blob), "rb").read() == data, "download under a pty is correct (%d)" % rc)
+    frames = [f for f in tty.split("\r") if "big.bin" in f]
+    check(len(frames) >= 3, "the bar is redrawn with carriage returns (%d frames)" % len(frames))
+    last = frames[-1] if frames else ""
+    check("100%" in last and size_text in last and re.search(r"\d B/s|\d(\.\d)? [kMG]B/s", last) and "ETA" in last,
+          "the final frame shows the name, 100%%, %s, a rate and the ETA field (%r)" % (size_text, last))
+    check(any(re.search(r"\s\d{1,2}%", f) for f in frames[:-1]), "earlier frames show a partial percentage")
+    check(TOKEN not in tty and TOKEN not in out, "the token is not on the terminal")
+    check(not any(ch in out for ch in "\r\033"), "stdout (a pipe) has no bar")
+    c = e.cache("c_progress")
+    rc, out, err = e.run(["download", "org/big", "big.bin"], c)
+    check(rc == 0 and "\r" not in err and "big.bin" not in err and "ETA" not in err,
+          "stderr not a terminal: no bar (%r)" % err[:120])
+    for label, args, env in (("HF_HUB_DISABLE_PROGRESS_BARS=1", [], {"HF_HUB_DISABLE_PROGRESS_BARS": "1"}),
+                             ("--no-progress", ["--no-progress"], {})):
+        c = e.cache("c_progress")
+        rc, out, tty = e.run_pty(["download", "org/big", "big.bin"] + args, c, env)
+        check(rc == 0 and "\r" not in tty and "ETA" not in tty and "big.bin" not in tty,
+              "%s: no bar on a terminal (%r)" % (label, tty[:120]))
+    e.faults()
+
+
+def case_ratelimit(e):
+    """429 with Retry-After (Hub HEAD) and with RateLimit (CDN GET): the
+    retry comes no sooner than the server asked (the suite's short
+    PTM_HUB_RETRY_BASE_MS must not shorten it)."""
+    c = e.cache("c_429")
+    e.faults(fail={"path": "config.json", "status": 429, "count": 1, "headers": {"Retry-After": "1"}})
+    e.clear_log()
+    rc, out, err = e.run(["download", "org/tiny", "config.json"], c)
+    check(rc == 0 and open(out.strip(), "rb").read() == e.files["config.json"][0],
+          "429 + Retry-After: 1 on the metadata HEAD, then the file (rc %d %s)" % (rc, err.strip()))
+    heads = [r for r in e.log() if r.get("method") == "HEAD" and r["path"].endswith("/resolve/main/config.json")]
+    gap = heads[1]["t"] - heads[0]["t"] if len(heads) >= 2 else -1
+    check(gap >= 1.0, "the HEAD was retried after >= 1 s (%.3f s, %d HEADs)" % (gap, len(heads)))
+    name = "model-00001-of-00002.safetensors"
+    cdn_path = "/cdn/" + sha256(e.files[name][0])
+    e.faults(fail={"path": cdn_path, "status": 429, "count": 1,
+                   "headers": {"RateLimit": '"api";r=0;t=1', "RateLimit-Policy": '"fixed window";"api";q=100;w=300'}})
+    e.clear_log()
+    rc, out, err = e.run(["download", "org/tiny", name], c)
+    check(rc == 0 and open(os.path.join(c, "models--org--tiny", "blobs", sha256(e.files[name][0])), "rb").read()
+          == e.files[name][0], "429 + RateLimit r=0;t=1 on the CDN GET, then the file (rc %d %s)" % (rc, err.strip()))
+    gets = [r for r in e.log() if r.get("port") == "cdn" and r.get("method") == "GET"]
+    gap = gets[1]["t"] - gets[0]["t"] if len(gets) >= 2 else -1
+    check(gap >= 1.0, "the CDN GET was retried after >= 1 s (%.3f s, %d GETs)" % (gap, len(gets)))
+    e.faults()
+
+
+def case_run_convert(e):
+    """`ptm run REPO_ID` prints what `ptm run FOLDER` prints for the folder the
+    repo was made from; `ptm convert REPO_ID OUT` writes a folder the
+    independent reader (tests/reference/safetensors_ref.py) reads back to the
+    tensors of the repo's shards."""
+    local = os.path.join(WORK, "local_tiny")
+    shutil.rmtree(local, ignore_errors=True)
+    os.makedirs(local)
+    for n, (data, _) in e.files.items():
+        with open(os.path.join(local, n), "wb") as fh:
+            fh.write(data)
+    c = e.cache("c_runconv")
+    o1, o2 = os.path.join(WORK, "run_repo.safetensors"), os.path.join(WORK, "run_local.safetensors")
+    rc1, out1, err1 = e.run(["run", "org/tiny", "--ids", "1,5,2,36", "--output", o1, "--no-progress"], c)
+    rc2, out2, err2 = e.run(["run", local, "--ids", "1,5,2,36", "--output", o2], c)
+    check(rc1 == 0 and rc2 == 0 and out1 and out1 == out2,
+          "ptm run REPO_ID prints what ptm run FOLDER prints (%d %d %r %r %s)" % (rc1, rc2, out1[:200], out2[:200],
+                                                                             err1.strip()))
+    h1 = st_tensors(open(o1, "rb").read()) if rc1 == 0 else {}
+    h2 = st_tensors(open(o2, "rb").read()) if rc2 == 0 else {}
+    check(list(h1) == ["last_hidden_state"] and h1["last_hidden_state"].shape == (1, 4, 8) and
+          np.array_equal(h1["last_hidden_state"], h2.get("last_hidden_state")),
+          "run --output: the same last_hidden_state [1, 4, 8] from the repo and from the folder")
+    out_dir = os.path.join(WORK, "converted")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    rc, out, err = e.run(["convert", "org/tiny", out_dir, "--no-progress"], c)
+    check(rc == 0, "ptm convert REPO_ID OUT (rc %d %s)" % (rc, err.strip()))
+    want = {}
+    for n, (data, _) in e.files.items():
+        if n.endswith(".safetensors"):
+            want.update(st_tensors(data))
+    got = {}
+    for n in sorted(os.listdir(out_dir)) if rc == 0 else []:
+        if n.endswith(".safetensors"):
+            with open(os.path.join(out_dir, n), "rb") as fh:
+                got.update(st_tensors(fh.read()))
+    check(got.keys() == want.keys() and all(np.array_equal(got[k], want[k]) for k in want),
+          "the converted safetensors read back to the repo's tensors (%d of %d)" % (len(got), len(want)))
+    cfg = json.load(open(os.path.join(out_dir, "config.json"))) if rc == 0 else {}
+    check(cfg.get("model_type") == "gpt2" and cfg.get("n_embd") == 8, "the converted config.json is the repo's model")
+
+
+def st_tensors(blob):
+    """{name: array} by the independent reader of tests/reference."""
+    n, hb, pairs, data = safetensors_ref.parse_file(blob)
+    out = {}
+    for k, v in pairs:
+        if k == "__metadata__":
+            continue
+        v = dict(v)
+        b, end = v["data_offsets"]
+        out[k] = np.frombuffer(data[b:end], dtype=safetensors_ref.NP[v["dtype"]]).reshape(v["shape"])
+    return out
+
+
 def case_http(e):
     """The C request helper (test_hub_http, passed as the binary) against
     the server's /_echo and /_redirect routes."""
@@ -499,7 +704,8 @@ def case_http(e):
 
 CASES = {"http": case_http, "download": case_download, "auth": case_auth, "errors": case_errors, "python_cache": case_python_cache,
          "resume": case_resume, "corrupt": case_corrupt, "timeout": case_timeout, "concurrent": case_concurrent,
-         "revisions": case_revisions, "generate": case_generate}
+         "revisions": case_revisions, "generate": case_generate, "proxy": case_proxy, "progress": case_progress,
+         "ratelimit": case_ratelimit, "run_convert": case_run_convert}
 
 
 def main():

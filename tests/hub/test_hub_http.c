@@ -183,6 +183,34 @@ TEST(error_mapping)
     CHECK(strstr(ptm_last_error(), "HTTP 500"));
 }
 
+/* The wait of a 429 (spec 1.7): RateLimit with r=0 -> t + 1 s, else an
+ * integer Retry-After + 1 s; nothing for other statuses or HTTP dates. */
+static int64_t wait_of(long status, const char *name, const char *value)
+{
+    ptm__hub_response rs;
+    memset(&rs, 0, sizeof rs);
+    rs.status = status;
+    char *names[1] = {(char *)name}, *vals[1] = {(char *)value};
+    rs.hdr_names = names;
+    rs.hdr_values = vals;
+    rs.nhdrs = name ? 1 : 0;
+    return ptm__hub_retry_after_ms(&rs);
+}
+
+TEST(retry_after)
+{
+    CHECK(wait_of(429, "Retry-After", "1") == 2000);
+    CHECK(wait_of(429, "retry-after", "0") == 1000);
+    CHECK(wait_of(429, "RateLimit", "\"api\";r=0;t=55") == 56000);
+    CHECK(wait_of(429, "RateLimit", "\"api\";r=3;t=55") == -1); /* requests left: no forced wait */
+    CHECK(wait_of(429, "Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT") == -1);
+    CHECK(wait_of(429, "Retry-After", "99999999999999999999") == -1);
+    CHECK(wait_of(429, "Retry-After", "3600") == -1); /* an hour or more: not waited for */
+    CHECK(wait_of(429, NULL, NULL) == -1);
+    CHECK(wait_of(503, "Retry-After", "1") == -1);
+    CHECK(ptm__hub_retry_after_ms(NULL) == -1);
+}
+
 TEST(parse_revision)
 {
     const char *j = "{\"id\":\"o/n\",\"sha\":\"0123456789abcdef0123456789abcdef01234567\","
@@ -316,6 +344,7 @@ int main(int argc, char **argv)
     RUN(hashes);
     RUN(env);
     RUN(error_mapping);
+    RUN(retry_after);
     RUN(parse_revision);
     return CHECK_DONE();
 }

@@ -37,7 +37,9 @@ typedef struct ptm_hub_options {
     const char *token;
     /* Hub URL; NULL = HF_ENDPOINT, else https://huggingface.co. */
     const char *endpoint;
-    /* Proxy URL; NULL = the usual environment variables (https_proxy, ...). */
+    /* Proxy URL, used for every host (as transformers' proxies=: no_proxy
+     * does not apply to it); NULL = the usual environment variables
+     * (https_proxy, http_proxy, no_proxy, ...). */
     const char *proxy;
     /* Folder inside the repo holding the model (transformers' subfolder). */
     const char *subfolder;
