@@ -1,0 +1,13 @@
+# SPDX-License-Identifier: Apache-2.0
+# The generation config (core/gencfg.c):
+#   gencfg_ref  generation_config.json written by `ptm convert` against
+#               transformers 4.37's GenerationConfig rules re-implemented in
+#               Python (tests/reference/gencfg_ref.py): loaded files (unknown
+#               keys kept), derived ones (from_model_config), eos lists,
+#               damaged files; and `ptm generate` stopping where the
+#               generation config says on the bundled model's PyTorch greedy
+#               continuation (models/gpt2-kjv/expected_greedy.json)
+add_test(NAME gencfg_ref
+  COMMAND ${PTM_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/gencfg_ref.py $<TARGET_FILE:ptm_cli>
+          ${CMAKE_SOURCE_DIR}/models/gpt2-kjv ${PTM_TEST_TMP}/gencfg_ref)
+set_tests_properties(gencfg_ref PROPERTIES ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1" LABELS "reference;gpt2")
