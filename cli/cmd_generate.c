@@ -196,6 +196,11 @@ int cmd_generate(int argc, char **argv)
         rc = cli_fail("generate", NULL);
         goto done;
     }
+    /* a value refused below that came from a generation_config.json file
+     * gets the file named */
+    const char *gfile = ptm_model_generation_config(m) ? ptm_config_origin(ptm_model_generation_config(m)) : NULL;
+    int from_file = gfile && ((go.do_sample && !greedy && !sample) || (go.temperature != 1.0f && !set_temp) ||
+                              (go.top_p != 1.0f && !set_p) || (go.max_new_tokens != 20 && !set_max));
     if (set_max)
         go.max_new_tokens = max_new;
     if (greedy || sample)
@@ -209,9 +214,12 @@ int cmd_generate(int argc, char **argv)
     go.seed = (uint64_t)seed;
     go.on_token = on_token;
     go.user_data = &st;
-    if (ptm_model_generate(m, ex, input, NULL, &go, &out) != PTM_OK) {
+    ptm_status gs = ptm_model_generate(m, ex, input, NULL, &go, &out);
+    if (gs != PTM_OK) {
         if (st.count)
             printf("\n");
+        if (from_file && gs == PTM_ERR_INVALID_ARG)
+            ptm_error_prefix(gs, "with the defaults of %s", gfile);
         rc = cli_fail("generate", NULL);
         goto done;
     }

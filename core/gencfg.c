@@ -287,22 +287,13 @@ ptm_status ptm_generate_options_from_model(const ptm_model *m, int64_t prompt_le
             else
                 o->do_sample = cJSON_IsTrue(v);
         }
-        int took_t = 0, took_p = 0;
-        if (!s && o->temperature == init.temperature) {
-            took_t = gval(&src, "temperature") != NULL;
+        if (!s && o->temperature == init.temperature)
             s = take_float(&src, "temperature", &o->temperature);
-        }
         if (!s && o->top_k == init.top_k)
             s = take_int(&src, "top_k", 0, &o->top_k);
-        if (!s && o->top_p == init.top_p) {
-            took_p = gval(&src, "top_p") != NULL;
+        if (!s && o->top_p == init.top_p)
             s = take_float(&src, "top_p", &o->top_p);
-        }
-        /* sampling values from the file that generate would refuse: named here */
-        if (!s && o->do_sample && took_t && !(o->temperature > 0.0f && !isinf(o->temperature)))
-            s = bad_type(&src, "temperature", "a positive number when sampling");
-        if (!s && o->do_sample && took_p && !(o->top_p > 0.0f && o->top_p <= 1.0f))
-            s = bad_type(&src, "top_p", "in (0, 1] when sampling");
+
         if (!s && has_pad && o->pad_token_id == init.pad_token_id)
             s = take_int(&src, "pad_token_id", 0, &o->pad_token_id);
         if (!s && (!o->eos_token_ids || !o->n_eos_token_ids) && m->n_gen_eos) {

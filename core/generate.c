@@ -358,11 +358,11 @@ ptm_status ptm_model_generate(const ptm_model *m, ptm_exec *ex, const ptm_tensor
     int took = 0; /* some field came from the generation config */
     if (o.use_generation_config) {
         ptm_generate_options before = o;
-        before.use_generation_config = 0;
         if ((s = ptm_generate_options_from_model(m, ptm_tensor_ndim(input_ids) == 2 ? ptm_tensor_dim(input_ids, 1) : 0,
                                                  &o)))
             return s;
-        took = memcmp(&before, &o, sizeof o) != 0;
+        took = before.max_new_tokens != o.max_new_tokens || before.do_sample != o.do_sample ||
+               before.temperature != o.temperature || before.top_k != o.top_k || before.top_p != o.top_p;
     }
     if ((s = check_inputs(m, input_ids, attention_mask, &o)))
         return took && m->gen_config

@@ -250,6 +250,8 @@ src, _ = fixture("g_bad_temp", gen={"do_sample": True, "temperature": 0.0})
 rc, out, err = ptm("generate", src, "--ids", "1,2")
 check(rc != 0 and "temperature" in err and os.path.join(src, "generation_config.json") in err,
       "temperature 0 with do_sample from the file is an error: %s" % err.strip())
+gen_case("g_greedy_bad_temp", "--greedy: the file's sampling values are not used", GREEDY[:4],
+         gen={"do_sample": True, "temperature": 0.0, "max_new_tokens": 4}, args=("--greedy",))
 src, _ = fixture("g_bad_type", gen={"max_new_tokens": "many"})
 rc, out, err = ptm("generate", src, "--ids", "1,2")
 check(rc != 0 and "max_new_tokens" in err and os.path.join(src, "generation_config.json") in err,

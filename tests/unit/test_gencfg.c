@@ -195,7 +195,7 @@ TEST(bad_values_name_the_file)
     ptm_model_free(m);
     make_folder(dir, "{\"do_sample\": true, \"top_p\": 0}");
     m = load(dir, NULL);
-    CHECK_ERR(ptm_model_generate(m, ex, in, NULL, &o, &g), PTM_ERR_CONFIG, "generation_config.json: \"top_p\"");
+    CHECK_ERR(ptm_model_generate(m, ex, in, NULL, &o, &g), PTM_ERR_INVALID_ARG, "bad/generation_config.json: generate: top_p");
     ptm_model_free(m);
     /* damaged: the load fails naming the file */
     make_folder(dir, "{\"eos_token_id\": ");

@@ -293,7 +293,9 @@ typedef struct ptm_generate_options {
      *   eos_token_ids (NULL/0)  <- "eos_token_id" (an integer or a list)
      *   pad_token_id (-1)       <- "pad_token_id"
      * A key that is absent or null leaves the field as it is; a key of the
-     * wrong type is PTM_ERR_CONFIG naming the file and key.  So a field set
+     * wrong type is PTM_ERR_CONFIG naming the file and key, and a value
+     * generate refuses (temperature 0 with do_sample) is its usual
+     * PTM_ERR_INVALID_ARG, prefixed "with the defaults of FILE".  So a field set
      * to its init value (max_new_tokens = 20) cannot be told from one left
      * alone: to force it, call ptm_generate_options_from_model first, then
      * set the field (this is what `ptm generate` does), or set
