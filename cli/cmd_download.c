@@ -14,7 +14,9 @@ static const char usage[] =
     "Download from the Hugging Face Hub (or a mirror) into the cache that the\n"
     "Python huggingface_hub library shares.  Without FILENAME: what loading the\n"
     "model needs (config.json, the weights in transformers' order, the shards\n"
-    "of an index), printing the snapshot folder.  With FILENAMEs: those files,\n"
+    "of an index; generation_config.json, tokenizer_config.json and\n"
+    "special_tokens_map.json when the repo has them), printing the snapshot\n"
+    "folder.  With FILENAMEs: those files,\n"
     "printing each one's path in the snapshot.\n\n"
     CLI_HUB_HELP
     "  --from-tf       fetch tf_model.h5 (transformers' from_tf=True)\n"
