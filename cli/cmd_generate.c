@@ -20,12 +20,20 @@ static const char usage[] =
     "(ByT5Tokenizer), else as ids.\n"
     "Then the whole sequence (prompt and new tokens) is printed as ids on a\n"
     "line starting with \"ids:\".  Generation stops after N tokens or when the\n"
-    "model emits its end-of-sequence token (config eos_token_id).\n\n"
+    "model emits an end-of-sequence token.\n\n"
+    "Defaults come from the model's generation config, as in transformers:\n"
+    "generation_config.json beside config.json when there is one, else the\n"
+    "generation keys of config.json (`ptm info MODEL` shows it).  Its\n"
+    "max_new_tokens (or max_length minus the prompt length), do_sample,\n"
+    "temperature, top_k, top_p, eos_token_id and pad_token_id replace the\n"
+    "built-in defaults below; the options given here replace both.  With no\n"
+    "eos_token_id there, config.json's is used.\n\n"
     "  --ids LIST          the prompt as comma-separated token ids\n"
     "  --prompt TEXT       the prompt as text (needs a supported tokenizer;\n"
     "                      no </s> is appended)\n"
     "  --max-new-tokens N  tokens to generate at most (default 20)\n"
-    "  --greedy            pick the most likely token (the default)\n"
+    "  --greedy            pick the most likely token (the default, unless\n"
+    "                      the generation config says do_sample)\n"
     "  --temperature T     sample, dividing the logits by T (default 1)\n"
     "  --top-k K           sample among the K most likely tokens (default 50;\n"
     "                      0 = all)\n"
@@ -65,6 +73,8 @@ int cmd_generate(int argc, char **argv)
     long long threads = 0, max_new = 20, top_k = 50, seed = 0;
     float temperature = 1.0f, top_p = 1.0f;
     int greedy = 0, sample = 0, lr;
+    /* which options were given: they override the generation config */
+    int set_max = 0, set_temp = 0, set_k = 0, set_p = 0;
     ptm_load_options lo;
     cli_load_options_init(&lo);
     for (int i = 1; i < argc; i++) {
@@ -85,6 +95,7 @@ int cmd_generate(int argc, char **argv)
             bad = cli_parse_long("generate", a, argv[++i], 1, 1024, &threads);
         } else if (!strcmp(a, "--max-new-tokens") && has) {
             bad = cli_parse_long("generate", a, argv[++i], 0, 1000000000, &max_new);
+            set_max = 1;
         } else if (!strcmp(a, "--greedy")) {
             greedy = 1;
         } else if (!strcmp(a, "--temperature") && has) {
@@ -93,17 +104,17 @@ int cmd_generate(int argc, char **argv)
                 fprintf(stderr, "ptm generate: --temperature must be > 0 (got \"%s\")\n", argv[i]);
                 bad = 2;
             }
-            sample = 1;
+            sample = set_temp = 1;
         } else if (!strcmp(a, "--top-k") && has) {
             bad = cli_parse_long("generate", a, argv[++i], 0, 1LL << 31, &top_k);
-            sample = 1;
+            sample = set_k = 1;
         } else if (!strcmp(a, "--top-p") && has) {
             bad = cli_parse_float("generate", a, argv[++i], &top_p);
             if (!bad && !(top_p > 0.0f && top_p <= 1.0f)) {
                 fprintf(stderr, "ptm generate: --top-p must be in (0, 1] (got \"%s\")\n", argv[i]);
                 bad = 2;
             }
-            sample = 1;
+            sample = set_p = 1;
         } else if (!strcmp(a, "--seed") && has) {
             bad = cli_parse_long("generate", a, argv[++i], 0, LLONG_MAX, &seed);
             sample = 1;
@@ -180,17 +191,35 @@ int cmd_generate(int argc, char **argv)
     }
     ptm_generate_options go;
     ptm_generate_options_init(&go);
-    go.max_new_tokens = max_new;
-    go.do_sample = sample;
-    go.temperature = temperature;
-    go.top_k = top_k;
-    go.top_p = top_p;
+    /* the generation config's defaults first, then the options given */
+    if (ptm_generate_options_from_model(m, (int64_t)n, &go) != PTM_OK) {
+        rc = cli_fail("generate", NULL);
+        goto done;
+    }
+    /* a value refused below that came from a generation_config.json file
+     * gets the file named */
+    const char *gfile = ptm_model_generation_config(m) ? ptm_config_origin(ptm_model_generation_config(m)) : NULL;
+    int from_file = gfile && ((go.do_sample && !greedy && !sample) || (go.temperature != 1.0f && !set_temp) ||
+                              (go.top_p != 1.0f && !set_p) || (go.max_new_tokens != 20 && !set_max));
+    if (set_max)
+        go.max_new_tokens = max_new;
+    if (greedy || sample)
+        go.do_sample = sample;
+    if (set_temp)
+        go.temperature = temperature;
+    if (set_k)
+        go.top_k = top_k;
+    if (set_p)
+        go.top_p = top_p;
     go.seed = (uint64_t)seed;
     go.on_token = on_token;
     go.user_data = &st;
-    if (ptm_model_generate(m, ex, input, NULL, &go, &out) != PTM_OK) {
+    ptm_status gs = ptm_model_generate(m, ex, input, NULL, &go, &out);
+    if (gs != PTM_OK) {
         if (st.count)
             printf("\n");
+        if (from_file && gs == PTM_ERR_INVALID_ARG)
+            ptm_error_prefix(gs, "with the defaults of %s", gfile);
         rc = cli_fail("generate", NULL);
         goto done;
     }

@@ -10,12 +10,16 @@ static const char usage[] =
     "usage: ptm info MODEL [--json] [--dtype D] [--class NAME] [--from-tf | --from-flax]\n\n"
     "Load MODEL (a folder with config.json and weights, or a weights file) and\n"
     "describe it: model type, architecture class, dtype, parameter counts,\n"
-    "memory footprint and weight files.\n\n"
+    "memory footprint, weight files and, for a model that can generate, its\n"
+    "generation defaults (generation_config.json, or those derived from\n"
+    "config.json when the folder has none; `ptm generate` starts from them).\n\n"
     "  --json          print one JSON object (keys: model_type, architecture,\n"
     "                  dtype, num_parameters, num_parameters_non_embedding,\n"
     "                  num_parameters_trainable, memory_footprint,\n"
     "                  memory_footprint_without_buffers, can_generate, files,\n"
-    "                  missing_keys, unexpected_keys)\n"
+    "                  missing_keys, unexpected_keys, and for models that can\n"
+    "                  generate generation_config, generation_config_file:\n"
+    "                  its path, or null when derived from config.json)\n"
     CLI_LOAD_HELP
     "  -h, --help      show this help\n";
 
@@ -58,6 +62,33 @@ static ptm_status add_key_list(ptm_config *j, const char *key, const ptm_model *
     return s;
 }
 
+/* The generation config on one line: newlines and indentation outside
+ * strings dropped (in place). */
+static void one_line(char *t)
+{
+    char *w = t;
+    int in_str = 0;
+    for (const char *r = t; *r; r++) {
+        if (in_str) {
+            *w++ = *r;
+            if (*r == '\\' && r[1])
+                *w++ = *++r;
+            else if (*r == '"')
+                in_str = 0;
+        } else if (*r == '\n') {
+            while (r[1] == ' ')
+                r++;
+            if (w > t && w[-1] == ',')
+                *w++ = ' ';
+        } else {
+            if (*r == '"')
+                in_str = 1;
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+}
+
 static int print_json(const ptm_model *m)
 {
     ptm_config *j;
@@ -81,6 +112,16 @@ static int print_json(const ptm_model *m)
     if (!s) s = ptm_config_set_string_array(j, "files", files, nf);
     if (!s) s = add_key_list(j, "missing_keys", m, PTM_KEYS_MISSING);
     if (!s) s = add_key_list(j, "unexpected_keys", m, PTM_KEYS_UNEXPECTED);
+    const ptm_config *gc = ptm_model_generation_config(m);
+    if (!s && gc) {
+        char *g = NULL;
+        s = ptm_config_to_json(gc, &g);
+        if (!s) s = ptm_config_set_json(j, "generation_config", g);
+        ptm_free(g);
+        const char *origin = ptm_config_origin(gc);
+        if (!s) s = origin ? ptm_config_set_string(j, "generation_config_file", origin)
+                           : ptm_config_set_null(j, "generation_config_file");
+    }
     if (!s) s = ptm_config_to_json(j, &text);
     if (!s)
         fputs(text, stdout);
@@ -106,6 +147,14 @@ static void print_text(const ptm_model *m)
     size_t nm = ptm_model_key_report_size(m, PTM_KEYS_MISSING), nu = ptm_model_key_report_size(m, PTM_KEYS_UNEXPECTED);
     if (nm || nu)
         printf("loading info    %zu missing (newly initialised), %zu unexpected (ignored)\n", nm, nu);
+    const ptm_config *gc = ptm_model_generation_config(m);
+    char *g = NULL;
+    if (gc && ptm_config_to_json(gc, &g) == PTM_OK) {
+        one_line(g);
+        printf("generation      %s\n%-16s(%s%s)\n", g, "", ptm_config_origin(gc) ? "from " : "derived from config.json",
+               ptm_config_origin(gc) ? ptm_config_origin(gc) : "");
+    }
+    ptm_free(g);
 }
 
 int cmd_info(int argc, char **argv)

@@ -4,18 +4,12 @@
  * Numbers keep their source spelling in item->valuestring (cJSON frees it
  * with the item), so "1.0" and 1e-05 survive a round trip.  The writer
  * reproduces Python's json.dumps(obj, indent=2, sort_keys=True) + "\n". */
-#include "internal.h"
+#include "config_internal.h"
 
-#include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct ptm_config {
-    cJSON *root;
-    char *origin;
-};
 
 static const char *origin_of(const ptm_config *c) { return c && c->origin ? c->origin : "config"; }
 

@@ -24,6 +24,8 @@ void ptm_generate_options_init(ptm_generate_options *o)
     o->top_k = 50;
     o->top_p = 1.0f;
     o->seed = 0;
+    o->use_generation_config = 1;
+    o->pad_token_id = -1;
 }
 
 /* ------------------------------------------------------------- helpers */
@@ -333,8 +335,8 @@ static ptm_status choose(gen *g, ptm_exec *ex, const ptm_tensor *logits, const p
     for (int64_t b = 0; b < g->B; b++) {
         const float *row = data + (b * Tc + Tc - 1) * V;
         int64_t tok;
-        if (g->done[b])
-            tok = g->out[b * W + g->T + n - 1]; /* keeps its eos id */
+        if (g->done[b]) /* pad_token_id, else it keeps its eos id */
+            tok = o->pad_token_id >= 0 ? o->pad_token_id : g->out[b * W + g->T + n - 1];
         else
             tok = o->do_sample ? sample_row(row, V, o, buf, rng) : argmax_row(row, V);
         g->out[b * W + g->T + n] = tok;
@@ -352,9 +354,23 @@ ptm_status ptm_model_generate(const ptm_model *m, ptm_exec *ex, const ptm_tensor
     o.struct_size = sizeof o;
     if (!m || !ex || !input_ids || !out)
         return ptm_error(PTM_ERR_INVALID_ARG, "ptm_model_generate: NULL argument");
-    ptm_status s = check_inputs(m, input_ids, attention_mask, &o);
-    if (s)
-        return s;
+    ptm_status s;
+    int took = 0; /* some field came from the generation config */
+    if (o.use_generation_config) {
+        ptm_generate_options before = o;
+        if ((s = ptm_generate_options_from_model(m, ptm_tensor_ndim(input_ids) == 2 ? ptm_tensor_dim(input_ids, 1) : 0,
+                                                 &o)))
+            return s;
+        took = before.max_new_tokens != o.max_new_tokens || before.do_sample != o.do_sample ||
+               before.temperature != o.temperature || before.top_k != o.top_k || before.top_p != o.top_p;
+    }
+    if ((s = check_inputs(m, input_ids, attention_mask, &o)))
+        return took && m->gen_config
+                   ? ptm_error_prefix(s, "with the defaults of %s",
+                                      ptm_config_origin(m->gen_config)
+                                          ? ptm_config_origin(m->gen_config)
+                                          : "the generation config derived from config.json")
+                   : s;
     gen g;
     memset(&g, 0, sizeof g);
     if ((s = gen_init(&g, m, input_ids, attention_mask, &o))) {

@@ -24,6 +24,8 @@ void ptm_model_free(ptm_model *m)
     ptm_state_dict_free(m->sd);
     ptm__param_list_free(m->decls);
     ptm_config_free(m->config);
+    ptm_config_free(m->gen_config);
+    free(m->gen_eos);
     free(m->class_name);
     for (size_t i = 0; i < m->nfiles; i++)
         free(m->files[i]);
@@ -365,6 +367,11 @@ ptm_status ptm_model_from_pretrained(ptm_context *ctx, const char *path, const p
     if ((s = materialize(m, &ck)))
         goto fail;
     if (m->arch->bind && (s = m->arch->bind(m->state, m)))
+        goto fail;
+    /* transformers' from_pretrained: generation_config.json for models that
+     * can generate, else GenerationConfig.from_model_config(config) */
+    if (ptm_model_can_generate(m) && ((s = ptm__gencfg_load(dir, m->config, &m->gen_config)) ||
+                                      (s = ptm__gencfg_eos(m->gen_config, &m->gen_eos, &m->n_gen_eos))))
         goto fail;
     log_key_report(m, path);
     ptm__checkpoint_close(&ck);

@@ -24,6 +24,9 @@ struct ptm_model {
     size_t nfiles;
     char **keys[2]; /* PTM_KEYS_MISSING, PTM_KEYS_UNEXPECTED */
     size_t nkeys[2];
+    ptm_config *gen_config; /* models that can generate: generation_config.json or derived; else NULL */
+    int64_t *gen_eos;       /* its eos_token_id as a list (n_gen_eos == 0: none) */
+    size_t n_gen_eos;
 };
 
 /* A checkpoint: the opened sources of all weight files of a model. */
@@ -62,6 +65,16 @@ const ptm__weight_candidate *ptm__weight_candidates(size_t *n);
 /* The shards an index file names: paths next to the index, sorted, unique
  * (each a plain file name; checked). */
 ptm_status ptm__checkpoint_read_index(const char *index_path, char ***shards, size_t *nshards);
+
+/* The generation config (gencfg.c).  Load: `dir`/generation_config.json
+ * when it exists (a damaged one is an error naming it), else derived from
+ * the model config like GenerationConfig.from_model_config. */
+ptm_status ptm__gencfg_load(const char *dir, const ptm_config *model_cfg, ptm_config **out);
+ptm_status ptm__gencfg_derive(const ptm_config *model_cfg, ptm_config **out);
+/* generation_config.json text as to_json_file(use_diff=True) writes it. */
+ptm_status ptm__gencfg_to_json(const ptm_config *g, char **out);
+/* eos_token_id (int or list) as a malloc'd list; *n = 0 when absent. */
+ptm_status ptm__gencfg_eos(const ptm_config *g, int64_t **ids, size_t *n);
 
 /* Append a copy of `s` to a string vector. */
 ptm_status ptm__strv_push(char ***v, size_t *n, const char *s);

@@ -159,12 +159,15 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
     unsigned *flags = NULL;
     ptm__shard_plan_t plan = {0};
     size_t nfiles = 0, written = 0;
-    char **finals = NULL, **tmps = NULL, **names = NULL; /* weights files, then the index, then config.json */
-    char *text = NULL, *index = NULL;
+    /* weights files, then the index, then generation_config.json, then config.json */
+    char **finals = NULL, **tmps = NULL, **names = NULL;
+    char *text = NULL, *index = NULL, *gtext = NULL;
     const char *cls = m->class_name;
     if ((s = ptm_config_clone(m->config, &cfg)) || (s = ptm_config_set_string_array(cfg, "architectures", &cls, 1)) ||
         (s = ptm_config_set_string(cfg, "torch_dtype", ptm_dtype_torch_name(m->dtype))) ||
         (s = ptm_config_to_json(cfg, &text)))
+        goto done;
+    if (m->gen_config && (s = ptm__gencfg_to_json(m->gen_config, &gtext)))
         goto done;
     if ((s = saved_state_dict(m, &sd, &roles, &flags)) || (s = ptm__shard_plan(sd, max_shard, &plan)))
         goto done;
@@ -175,7 +178,7 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
                       dir, (unsigned long long)(plan.total_size8 / 8), (unsigned long long)max_shard, wname);
         goto done;
     }
-    nfiles = plan.nshards + (plan.nshards > 1) + 1;
+    nfiles = plan.nshards + (plan.nshards > 1) + (gtext != NULL) + 1;
     finals = calloc(nfiles, sizeof *finals);
     tmps = calloc(nfiles, sizeof *tmps);
     names = calloc(nfiles, sizeof *names);
@@ -187,8 +190,12 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
         if (k < plan.nshards)
             names[k] = plan.nshards > 1 ? ptm__shard_file_name(wname, fmt->extension, k, plan.nshards)
                                         : ptm__strdup(wname);
+        else if (k + 1 == nfiles)
+            names[k] = ptm__strdup("config.json");
+        else if (gtext && k + 2 == nfiles)
+            names[k] = ptm__strdup("generation_config.json");
         else
-            names[k] = ptm__strdup(k + 1 == nfiles ? "config.json" : iname);
+            names[k] = ptm__strdup(iname);
         finals[k] = names[k] ? ptm__path_join(dir, names[k]) : NULL;
         tmps[k] = names[k] ? ptm__asprintf("%s/.%s.tmp.%ld", dir, names[k], (long)getpid()) : NULL;
         if (!finals[k] || !tmps[k]) {
@@ -209,8 +216,9 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
             (s = ptm__write_file_atomic(tmps[plan.nshards], index, strlen(index))))
             goto done;
     }
-    written = nfiles; /* config goes through the atomic writer to a temp name of our own */
-    if ((s = ptm__write_file_atomic(tmps[nfiles - 1], text, strlen(text))))
+    written = nfiles; /* the configs go through the atomic writer to temp names of our own */
+    if ((gtext && (s = ptm__write_file_atomic(tmps[nfiles - 2], gtext, strlen(gtext)))) ||
+        (s = ptm__write_file_atomic(tmps[nfiles - 1], text, strlen(text))))
         goto done;
     for (size_t k = 0; k < nfiles; k++) {
         if (rename(tmps[k], finals[k]) != 0) {
@@ -235,6 +243,7 @@ done:
     free(names);
     free(index);
     free(text);
+    free(gtext);
     free(roles);
     free(flags);
     ptm__shard_plan_free(&plan);

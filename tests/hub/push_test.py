@@ -138,7 +138,8 @@ def run_all(has_download):
     hdr = commits[-1]["lines"][0]
     check(hdr == {"key": "header", "value": {"summary": "Upload model", "description": ""}}, "commit header %s" % hdr)
     kinds = {ln["value"]["path"]: ln["key"] for ln in commits[-1]["lines"][1:]}
-    check(kinds == {"README.md": "file", "config.json": "file", "model.safetensors": "lfsFile"},
+    check(kinds == {"README.md": "file", "config.json": "file", "generation_config.json": "file",
+                    "model.safetensors": "lfsFile"},
           "regular vs LFS as the server decided: %s" % kinds)
     check(SRV.upload.verified, "verify action used")
     tmp_empty()

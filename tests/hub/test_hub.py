@@ -238,6 +238,9 @@ def case_download(e):
                                                                             e.nparams, err))
     check(rc == 0 and all(f.startswith(snap + "/") for f in info.get("files", [])) and len(info.get("files", [])) == 2,
           "the loaded files are the two shards in the snapshot")
+    check(rc == 0 and (not info.get("can_generate") or
+                       ("generation_config" in info and info.get("generation_config_file", 0) is None)),
+          "no generation_config.json in the repo: the generation config is derived from config.json")
     # offline: no request at all
     e.clear_log()
     rc, out, err = e.run(["info", "org/tiny", "--json"], c, {"HF_HUB_OFFLINE": "1"})
@@ -522,6 +525,14 @@ def case_generate(e):
           "generate REPO --prompt continues as PyTorch did (rc %d, %r, %s)" % (rc, out[:80], err.strip()[-200:]))
     rc, out, err = e.run(args, c, {"HF_HUB_OFFLINE": "1"})
     check(rc == 0 and out.startswith(exp["prompt"] + exp["greedy_text"]), "and again offline from the cache")
+    # the repo's generation_config.json was fetched and is the one the load used
+    rc, out, err = e.run(["info", "kjv/gpt2-kjv", "--json", "--no-progress"], c, {"HF_HUB_OFFLINE": "1"})
+    info = json.loads(out) if rc == 0 else {}
+    gfile = info.get("generation_config_file") or ""
+    check(rc == 0 and "/models--kjv--gpt2-kjv/snapshots/" in gfile and gfile.endswith("/generation_config.json")
+          and open(gfile, "rb").read() == files["generation_config.json"][0]
+          and info.get("generation_config") == json.loads(files["generation_config.json"][0]),
+          "info REPO: the generation config is the repo's file from the snapshot (%s, %s)" % (gfile, err[-200:]))
 
 
 def model_tree_ok(e, c):

@@ -134,7 +134,8 @@ def check_folder(tag, d, sd, max_size, fmt):
     wname = "pytorch_model.bin" if fmt == "pytorch" else "model.safetensors"
     files, index = expected(sd, max_size, wname)
     iname = wname + ".index.json"
-    want = set(files) | {"config.json"} | ({iname} if index else set())
+    # a GPT2LMHeadModel can generate: save_pretrained writes generation_config.json too
+    want = set(files) | {"config.json", "generation_config.json"} | ({iname} if index else set())
     got = {f for f in os.listdir(d) if not f.startswith("other")}
     check(got == want, f"{tag}: files {sorted(got)} == {sorted(want)}")
     if index:
@@ -207,7 +208,8 @@ def main():
         rc, log = ptm("convert", src, d, "--max-shard-size", size)
         check(rc == 0, f"stale: re-save with {size} {log.strip()}")
         files, index = expected(sd, size, "model.safetensors")
-        want = set(files) | {"config.json"} | ({"model.safetensors.index.json"} if index else set()) | keep
+        want = (set(files) | {"config.json", "generation_config.json"} |
+                ({"model.safetensors.index.json"} if index else set()) | keep)
         check(set(os.listdir(d)) == want, f"stale: after {size}: {sorted(set(os.listdir(d)) ^ want)} differ")
 
     # sizes: errors name the bad value; h5 cannot be sharded

@@ -179,8 +179,12 @@ typedef struct ptm_save_options {
 
 PTM_API void ptm_save_options_init(ptm_save_options *opts);
 
-/* Write config.json (torch_dtype updated) and the weights (tied tensors
- * once, metadata {"format": "pt"}) into `dir` (created if missing).  When
+/* Write config.json (torch_dtype updated), generation_config.json (models
+ * that can generate: the generation config's keys whose value differs from
+ * transformers' GenerationConfig defaults, plus the transformers_version
+ * the loaded file had, like to_json_file(use_diff=True)) and the weights
+ * (tied tensors once, metadata {"format": "pt"}) into `dir` (created if
+ * missing).  When
  * the weights exceed max_shard_size they are split as transformers 4.37
  * does (tensors in order, a new shard when the next one does not fit, an
  * oversized tensor alone): model-00001-of-0000N.safetensors ... (or
@@ -223,6 +227,17 @@ PTM_API ptm_dtype ptm_model_dtype(const ptm_model *model);
 PTM_API const ptm_arch *ptm_model_arch(const ptm_model *model);
 PTM_API void *ptm_model_arch_state(const ptm_model *model);
 PTM_API int ptm_model_can_generate(const ptm_model *model);
+/* transformers' model.generation_config (borrowed; NULL for a model that
+ * cannot generate): generation_config.json from the model folder (or Hub
+ * snapshot) when there is one, kept whole (unknown keys survive a save),
+ * else derived from config.json like GenerationConfig.from_model_config:
+ * "_from_model_config": true and the generation keys config.json sets to a
+ * value other than GenerationConfig's default (bos_token_id, eos_token_id,
+ * pad_token_id, decoder_start_token_id, max_length, do_sample, ...; also
+ * from a "decoder", "generator" or "text_config" object).  A derived config
+ * has no origin (ptm_config_origin is NULL) and no transformers_version.
+ * Since 0.2. */
+PTM_API const ptm_config *ptm_model_generation_config(const ptm_model *model);
 /* The weight files the model was loaded from, in load order. */
 PTM_API size_t ptm_model_file_count(const ptm_model *model);
 PTM_API const char *ptm_model_file(const ptm_model *model, size_t i);
@@ -263,9 +278,46 @@ typedef struct ptm_generate_options {
     size_t n_eos_token_ids;
     ptm_token_callback on_token; /* streaming; may be NULL */
     void *user_data;
+    /* Since 0.2.  1 (the init value): the fields below that the caller left
+     * at their init value take the model's generation config
+     * (ptm_model_generation_config), as transformers' generate() takes
+     * model.generation_config:
+     *   max_new_tokens (20)     <- "max_new_tokens"; when that is absent or
+     *                              null, "max_length" - prompt length (at
+     *                              least 1, as transformers generates one
+     *                              token even past max_length)
+     *   do_sample (0)           <- "do_sample" (true/false)
+     *   temperature (1.0)       <- "temperature"
+     *   top_k (50)              <- "top_k"
+     *   top_p (1.0)             <- "top_p"
+     *   eos_token_ids (NULL/0)  <- "eos_token_id" (an integer or a list)
+     *   pad_token_id (-1)       <- "pad_token_id"
+     * A key that is absent or null leaves the field as it is; a key of the
+     * wrong type is PTM_ERR_CONFIG naming the file and key, and a value
+     * generate refuses (temperature 0 with do_sample) is its usual
+     * PTM_ERR_INVALID_ARG, prefixed "with the defaults of FILE".  So a field set
+     * to its init value (max_new_tokens = 20) cannot be told from one left
+     * alone: to force it, call ptm_generate_options_from_model first, then
+     * set the field (this is what `ptm generate` does), or set
+     * use_generation_config to 0.  With no eos id from either, config.json's
+     * eos_token_id is used, as before.  0: the fields are used as they are. */
+    int use_generation_config;
+    /* Since 0.2.  The id that fills a sequence after it has ended
+     * (transformers' pad_token_id); -1 (the init value) = that sequence's
+     * own eos id. */
+    int64_t pad_token_id;
 } ptm_generate_options;
 
 PTM_API void ptm_generate_options_init(ptm_generate_options *opts);
+
+/* Apply the generation config rule described at use_generation_config to
+ * `opts` now (for a prompt of `prompt_len` tokens) and set
+ * use_generation_config to 0, so the caller can override fields afterwards
+ * with any value.  eos_token_ids may then point into the model (valid while
+ * it lives).  A model without a generation config leaves the fields
+ * unchanged.  Since 0.2. */
+PTM_API ptm_status ptm_generate_options_from_model(const ptm_model *model, int64_t prompt_len,
+                                                   ptm_generate_options *opts);
 
 /* Generate continuations of input_ids [B, T] (I64; attention_mask [B, T] or
  * NULL for left padding).  *out receives a new heap tensor [B, T + n] (I64)
