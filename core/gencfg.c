@@ -151,12 +151,15 @@ ptm_status ptm__gencfg_load(const char *dir, const ptm_config *model_cfg, ptm_co
     char *path = ptm__path_join(dir, "generation_config.json");
     if (!path)
         return ptm_error(PTM_ERR_NOMEM, "out of memory");
-    ptm_status s;
-    if (ptm__is_file(path))
-        s = ptm_config_load(path, out);
-    else if (ptm__is_dir(path))
-        s = ptm_error(PTM_ERR_CONFIG, "%s: is a folder, not a JSON file", path);
-    else
+    ptm_status s = PTM_ERR_NOT_FOUND;
+    if (ptm__is_file(path) && (s = ptm_config_load(path, out)) != PTM_OK && s != PTM_ERR_NOMEM) {
+        /* transformers' from_pretrained catches the OSError a damaged file
+         * raises and goes on with the config-derived defaults: so does ptm,
+         * saying so (transformers only logs it at info level). */
+        ptm_log(PTM_LOG_WARN, "%s; using a generation config derived from config.json instead", ptm_last_error());
+        ptm_clear_error();
+    }
+    if (s != PTM_OK && s != PTM_ERR_NOMEM)
         s = ptm__gencfg_derive(model_cfg, out);
     free(path);
     return s;

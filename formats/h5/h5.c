@@ -50,7 +50,7 @@ static ptm_status h5_register(ptm_registrar *reg) { return ptm_registrar_add_for
 static const ptm_plugin h5_plugin = {
     PTM_PLUGIN_HEADER,
     "h5",
-    "0.1.0",
+    "0.2.0",
     "TF/Keras tf_model.h5 reader (own HDF5 parser) and writer (libhdf5): PyTorch names and layouts, sharded TF h5",
     "Apache-2.0",
     h5_register,

@@ -15,7 +15,8 @@ unknown keys (kept), default-valued keys (dropped) and transformers_version
 (kept); a file with "_from_model_config": true (its unknown keys dropped, as
 GenerationConfig.__init__ does); (b) no file: derived from config.json (the
 GPT-2 bos/eos 50256 example, a sub-config); (c) eos_token_id as a list.  A
-damaged file is an error naming it; a model that cannot generate gets none.
+damaged file gives a warning naming it and the derived config (as transformers
+falls back); a wrong eos_token_id is an error naming the file; a model that cannot generate gets none.
 
 Generate: the greedy continuation the training script recorded with PyTorch
 (expected_greedy.json) must stop where the generation config says --
@@ -170,9 +171,18 @@ check(rc == 0 and got == open(os.path.join(MODEL, "generation_config.json")).rea
 save_case("c_list_file", "eos_token_id list in the file", gen={"eos_token_id": [1, 2], "max_new_tokens": 5})
 save_case("c_list_derived", "eos_token_id list derived", cfg_changes={"eos_token_id": [1, 2]})
 
-# damaged / wrong files: an error naming the file, nothing written
-for name, text in (("d_bad_json", '{"eos_token_id": 1,'), ("d_not_object", "[1, 2]"),
-                   ("d_bad_eos", '{"eos_token_id": "x"}'), ("d_bad_eos_item", '{"eos_token_id": [1, 2.5]}')):
+# a file that is not a JSON object: transformers' from_pretrained catches the
+# error and goes on with the config-derived defaults; ptm does too, warning
+# with the file's path
+for name, text in (("d_bad_json", '{"eos_token_id": 1,'), ("d_not_object", "[1, 2]")):
+    src, cfg = fixture(name, gen_text=text)
+    rc, err, got = saved_gen(src, name)
+    path = os.path.join(src, "generation_config.json")
+    want = to_json_use_diff(from_model_config(cfg))
+    check(rc == 0 and path in err and got == want,
+          "%s: warns naming %s and uses the derived config (rc %d, got %r, %s)" % (name, path, rc, got, err.strip()))
+# a wrong eos_token_id: an error naming the file, nothing written
+for name, text in (("d_bad_eos", '{"eos_token_id": "x"}'), ("d_bad_eos_item", '{"eos_token_id": [1, 2.5]}')):
     src, _ = fixture(name, gen_text=text)
     rc, err, got = saved_gen(src, name)
     path = os.path.join(src, "generation_config.json")

@@ -197,11 +197,16 @@ TEST(bad_values_name_the_file)
     m = load(dir, NULL);
     CHECK_ERR(ptm_model_generate(m, ex, in, NULL, &o, &g), PTM_ERR_INVALID_ARG, "bad/generation_config.json: generate: top_p");
     ptm_model_free(m);
-    /* damaged: the load fails naming the file */
-    make_folder(dir, "{\"eos_token_id\": ");
+    /* a wrong eos_token_id: the load fails naming the file */
+    make_folder(dir, "{\"eos_token_id\": \"x\"}");
     ptm_model *bad = NULL;
     CHECK_ERR(ptm_model_from_pretrained(ctx, dir, NULL, &bad), PTM_ERR_CONFIG, "bad/generation_config.json");
     CHECK(!bad);
+    /* damaged JSON: transformers falls back to the config-derived defaults */
+    make_folder(dir, "{\"eos_token_id\": ");
+    CHECK_OK(ptm_model_from_pretrained(ctx, dir, NULL, &bad));
+    CHECK(bad && ptm_model_generation_config(bad) != NULL);
+    ptm_model_free(bad);
     ptm_tensor_release(in);
 }
 

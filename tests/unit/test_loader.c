@@ -132,8 +132,11 @@ TEST(broken_plugins_refused)
     CHECK_OK(ptm_context_load_plugins(ctx));
     expect_refused(ctx, "/ptmtest_noentry.so", PTM_LOAD_NO_ENTRY, "ptm_plugin_entry");
     expect_refused(ctx, "/ptmtest_abimajor.so", PTM_LOAD_ABI_MAJOR, "2.0");
-    expect_refused(ctx, "/ptmtest_abimajor.so", PTM_LOAD_ABI_MAJOR, "1.0");
-    expect_refused(ctx, "/ptmtest_abinewer.so", PTM_LOAD_ABI_TOO_NEW, "1.1");
+    char core_abi[32], newer_abi[32];
+    snprintf(core_abi, sizeof core_abi, "core ABI %d.%d", PTM_ABI_MAJOR, PTM_ABI_MINOR);
+    snprintf(newer_abi, sizeof newer_abi, "plugin ABI %d.%d", PTM_ABI_MAJOR, PTM_ABI_MINOR + 1);
+    expect_refused(ctx, "/ptmtest_abimajor.so", PTM_LOAD_ABI_MAJOR, core_abi);
+    expect_refused(ctx, "/ptmtest_abinewer.so", PTM_LOAD_ABI_TOO_NEW, newer_abi);
     expect_refused(ctx, "/ptmtest_initfail.so", PTM_LOAD_INIT_FAILED, "simulated failure");
     expect_refused(ctx, "/ptmtest_nulldesc.so", PTM_LOAD_BAD_DESCRIPTOR, "NULL");
     expect_refused(ctx, "/ptmtest_smalldesc.so", PTM_LOAD_BAD_DESCRIPTOR, "struct_size");

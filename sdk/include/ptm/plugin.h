@@ -22,7 +22,7 @@ extern "C" {
  * public struct bumps the major; members added at the end of a
  * struct_size-prefixed struct bump the minor. */
 #define PTM_ABI_MAJOR 1
-#define PTM_ABI_MINOR 0
+#define PTM_ABI_MINOR 1
 
 #define PTM_PLUGIN_ENTRY_SYMBOL "ptm_plugin_entry"
 

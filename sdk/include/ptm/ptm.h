@@ -20,9 +20,9 @@ extern "C" {
 #endif
 
 #define PTM_VERSION_MAJOR 0
-#define PTM_VERSION_MINOR 1
+#define PTM_VERSION_MINOR 2
 #define PTM_VERSION_PATCH 0
-#define PTM_VERSION_STRING "0.1.0"
+#define PTM_VERSION_STRING "0.2.0"
 
 /* The library's version string (may differ from the headers' at run time). */
 PTM_API const char *ptm_version(void);
@@ -229,8 +229,9 @@ PTM_API void *ptm_model_arch_state(const ptm_model *model);
 PTM_API int ptm_model_can_generate(const ptm_model *model);
 /* transformers' model.generation_config (borrowed; NULL for a model that
  * cannot generate): generation_config.json from the model folder (or Hub
- * snapshot) when there is one, kept whole (unknown keys survive a save),
- * else derived from config.json like GenerationConfig.from_model_config:
+ * snapshot) when there is one, kept whole (unknown keys survive a save);
+ * without it, or when it is not a JSON object (a warning is logged, as
+ * transformers falls back), derived from config.json like GenerationConfig.from_model_config:
  * "_from_model_config": true and the generation keys config.json sets to a
  * value other than GenerationConfig's default (bos_token_id, eos_token_id,
  * pad_token_id, decoder_start_token_id, max_length, do_sample, ...; also
