@@ -166,33 +166,6 @@ const char *ptm_config_origin(const ptm_config *cfg) { return cfg ? cfg->origin 
 
 /* ------------------------------------------------------------ writing */
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
 /* Python repr() of a float. */
 static void py_float(double v, char *out, size_t outlen)
@@ -259,97 +232,53 @@ sci:
     snprintf(out + o, outlen - o, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
 }
 
-/* JSON string with ensure_ascii escaping (Python's default). */
-static void put_string(sbuf *b, const char *s)
-{
-    sb_put(b, "\"", 1);
-    const unsigned char *p = (const unsigned char *)s;
-    char esc[16];
-    while (*p) {
-        unsigned c = *p;
-        if (c == '"') sb_puts(b, "\\\"");
-        else if (c == '\\') sb_puts(b, "\\\\");
-        else if (c == '\n') sb_puts(b, "\\n");
-        else if (c == '\r') sb_puts(b, "\\r");
-        else if (c == '\t') sb_puts(b, "\\t");
-        else if (c == '\b') sb_puts(b, "\\b");
-        else if (c == '\f') sb_puts(b, "\\f");
-        else if (c >= 0x20 && c < 0x7f) sb_put(b, (const char *)p, 1);
-        else if (c < 0x80) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            sb_puts(b, esc);
-        } else {
-            /* decode UTF-8 (cJSON produced it from \u escapes or raw bytes) */
-            unsigned cp = 0, extra = 0;
-            if ((c & 0xe0) == 0xc0) { cp = c & 0x1f; extra = 1; }
-            else if ((c & 0xf0) == 0xe0) { cp = c & 0x0f; extra = 2; }
-            else if ((c & 0xf8) == 0xf0) { cp = c & 0x07; extra = 3; }
-            else { cp = 0xfffd; }
-            for (unsigned i = 0; i < extra; i++) {
-                if ((p[1] & 0xc0) != 0x80) { cp = 0xfffd; break; }
-                p++;
-                cp = (cp << 6) | (*p & 0x3f);
-            }
-            if (cp >= 0x10000) {
-                cp -= 0x10000;
-                snprintf(esc, sizeof esc, "\\u%04x\\u%04x", 0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
-            } else {
-                snprintf(esc, sizeof esc, "\\u%04x", cp);
-            }
-            sb_puts(b, esc);
-        }
-        p++;
-    }
-    sb_put(b, "\"", 1);
-}
-
 static int key_cmp(const void *a, const void *b)
 {
     const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
     return strcmp(x->string, y->string);
 }
 
-static void indent(sbuf *b, int depth)
+static void indent(ptm__sbuf *b, int depth)
 {
-    sb_put(b, "\n", 1);
+    ptm__sb_put(b, "\n", 1);
     for (int i = 0; i < depth; i++)
-        sb_put(b, "  ", 2);
+        ptm__sb_put(b, "  ", 2);
 }
 
-static void put_value(sbuf *b, const cJSON *v, int depth)
+static void put_value(ptm__sbuf *b, const cJSON *v, int depth)
 {
     char num[64];
-    if (cJSON_IsNull(v)) sb_puts(b, "null");
-    else if (cJSON_IsTrue(v)) sb_puts(b, "true");
-    else if (cJSON_IsFalse(v)) sb_puts(b, "false");
+    if (cJSON_IsNull(v)) ptm__sb_puts(b, "null");
+    else if (cJSON_IsTrue(v)) ptm__sb_puts(b, "true");
+    else if (cJSON_IsFalse(v)) ptm__sb_puts(b, "false");
     else if (cJSON_IsNumber(v)) {
         if (v->valuestring)
-            sb_puts(b, v->valuestring);
+            ptm__sb_puts(b, v->valuestring);
         else {
             py_float(v->valuedouble, num, sizeof num);
-            sb_puts(b, num);
+            ptm__sb_puts(b, num);
         }
-    } else if (cJSON_IsString(v)) put_string(b, v->valuestring ? v->valuestring : "");
+    } else if (cJSON_IsString(v)) ptm__sb_json_string(b, v->valuestring ? v->valuestring : "");
     else if (cJSON_IsArray(v)) {
         if (!v->child) {
-            sb_puts(b, "[]");
+            ptm__sb_puts(b, "[]");
             return;
         }
-        sb_put(b, "[", 1);
+        ptm__sb_put(b, "[", 1);
         for (const cJSON *it = v->child; it; it = it->next) {
             indent(b, depth + 1);
             put_value(b, it, depth + 1);
             if (it->next)
-                sb_put(b, ",", 1);
+                ptm__sb_put(b, ",", 1);
         }
         indent(b, depth);
-        sb_put(b, "]", 1);
+        ptm__sb_put(b, "]", 1);
     } else if (cJSON_IsObject(v)) {
         size_t n = 0;
         for (const cJSON *it = v->child; it; it = it->next)
             n++;
         if (!n) {
-            sb_puts(b, "{}");
+            ptm__sb_puts(b, "{}");
             return;
         }
         const cJSON **items = malloc(n * sizeof *items);
@@ -361,20 +290,20 @@ static void put_value(sbuf *b, const cJSON *v, int depth)
         for (const cJSON *it = v->child; it; it = it->next)
             items[n++] = it;
         qsort(items, n, sizeof *items, key_cmp);
-        sb_put(b, "{", 1);
+        ptm__sb_put(b, "{", 1);
         for (size_t i = 0; i < n; i++) {
             indent(b, depth + 1);
-            put_string(b, items[i]->string);
-            sb_puts(b, ": ");
+            ptm__sb_json_string(b, items[i]->string);
+            ptm__sb_puts(b, ": ");
             put_value(b, items[i], depth + 1);
             if (i + 1 < n)
-                sb_put(b, ",", 1);
+                ptm__sb_put(b, ",", 1);
         }
         free(items);
         indent(b, depth);
-        sb_put(b, "}", 1);
+        ptm__sb_put(b, "}", 1);
     } else {
-        sb_puts(b, "null");
+        ptm__sb_puts(b, "null");
     }
 }
 
@@ -382,9 +311,9 @@ ptm_status ptm_config_to_json(const ptm_config *cfg, char **out)
 {
     if (!cfg || !out)
         return ptm_error(PTM_ERR_INVALID_ARG, "ptm_config_to_json: NULL argument");
-    sbuf b = {0};
+    ptm__sbuf b = {0};
     put_value(&b, cfg->root, 0);
-    sb_put(&b, "\n", 1);
+    ptm__sb_put(&b, "\n", 1);
     if (b.oom) {
         free(b.p);
         return ptm_error(PTM_ERR_NOMEM, "out of memory serialising %s", origin_of(cfg));

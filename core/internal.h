@@ -19,6 +19,20 @@ char *ptm__strdup(const char *s);
 /* malloc'd printf. NULL on failure. */
 char *ptm__asprintf(const char *fmt, ...) PTM_PRINTF(1, 2);
 
+/* A growing NUL-terminated string; after an allocation failure every put is
+ * ignored and oom is set (check it once at the end).  Start with {0}; the
+ * caller frees p. */
+typedef struct ptm__sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} ptm__sbuf;
+void ptm__sb_put(ptm__sbuf *b, const char *s, size_t n);
+void ptm__sb_puts(ptm__sbuf *b, const char *s);
+/* `s` as a JSON string the way Python's json.dumps (ensure_ascii=True)
+ * writes it; bytes that are not UTF-8 stand for themselves (\u00XX). */
+void ptm__sb_json_string(ptm__sbuf *b, const char *s);
+
 /* Read a whole file into a malloc'd, NUL-terminated buffer. */
 ptm_status ptm__read_file(const char *path, char **data, size_t *len);
 /* Write bytes to `path` via "<path>.tmp.<pid>" + fsync + rename. */

@@ -167,94 +167,9 @@ char *ptm__shard_file_name(const char *weights_name, const char *ext, size_t k, 
 
 /* ------------------------------------------------------------ index JSON */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-/* One UTF-8 code point at s (len bytes left): its value and length, or -1
- * for bytes that are not UTF-8 (then each byte stands for itself). */
-static long utf8_next(const unsigned char *s, size_t len, size_t *used)
-{
-    unsigned c = s[0];
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (!n || n > len)
-        return -1;
-    long v = n == 1 ? (long)c : n == 2 ? (long)(c & 0x1f) : n == 3 ? (long)(c & 0x0f) : (long)(c & 0x07);
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return -1;
-        v = (v << 6) | (s[i] & 0x3f);
-    }
-    *used = n;
-    return v;
-}
-
-/* A JSON string as Python's json.dumps(ensure_ascii=True) writes it. */
-static void sb_json_string(sbuf *b, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t len = strlen(s);
-    char tmp[32];
-    sb_put(b, "\"", 1);
-    for (size_t i = 0; i < len;) {
-        size_t used = 1;
-        long c = utf8_next(p + i, len - i, &used);
-        if (c < 0)
-            c = p[i];
-        i += used;
-        switch (c) {
-        case '"': sb_puts(b, "\\\""); continue;
-        case '\\': sb_puts(b, "\\\\"); continue;
-        case '\n': sb_puts(b, "\\n"); continue;
-        case '\r': sb_puts(b, "\\r"); continue;
-        case '\t': sb_puts(b, "\\t"); continue;
-        case '\b': sb_puts(b, "\\b"); continue;
-        case '\f': sb_puts(b, "\\f"); continue;
-        default: break;
-        }
-        if (c >= 0x20 && c < 0x7f) {
-            tmp[0] = (char)c;
-            sb_put(b, tmp, 1);
-        } else if (c < 0x10000) {
-            snprintf(tmp, sizeof tmp, "\\u%04lx", c);
-            sb_puts(b, tmp);
-        } else {
-            long v = c - 0x10000;
-            snprintf(tmp, sizeof tmp, "\\u%04lx\\u%04lx", 0xd800 + (v >> 10), 0xdc00 + (v & 0x3ff));
-            sb_puts(b, tmp);
-        }
-    }
-    sb_put(b, "\"", 1);
-}
-
 /* total_size as Python prints it: an int, or (once a bool tensor made it a
  * float) the shortest repr of the float. */
-static void sb_total(sbuf *b, uint64_t total8, int is_float)
+static void sb_total(ptm__sbuf *b, uint64_t total8, int is_float)
 {
     char tmp[64];
     if (!is_float) {
@@ -271,7 +186,7 @@ static void sb_total(sbuf *b, uint64_t total8, int is_float)
                 break;
         }
     }
-    sb_puts(b, tmp);
+    ptm__sb_puts(b, tmp);
 }
 
 typedef struct {
@@ -297,17 +212,17 @@ ptm_status ptm__shard_index_json(const ptm_state_dict *sd, const ptm__shard_plan
     }
     /* sort_keys: Python compares code points, which strcmp on UTF-8 matches */
     qsort(e, n, sizeof *e, wm_cmp);
-    sbuf b = {0};
-    sb_puts(&b, "{\n  \"metadata\": {\n    \"total_size\": ");
+    ptm__sbuf b = {0};
+    ptm__sb_puts(&b, "{\n  \"metadata\": {\n    \"total_size\": ");
     sb_total(&b, plan->total_size8, plan->total_is_float);
-    sb_puts(&b, "\n  },\n  \"weight_map\": {");
+    ptm__sb_puts(&b, "\n  },\n  \"weight_map\": {");
     for (size_t i = 0; i < n; i++) {
-        sb_puts(&b, i ? ",\n    " : "\n    ");
-        sb_json_string(&b, e[i].name);
-        sb_puts(&b, ": ");
-        sb_json_string(&b, shard_names[e[i].shard]);
+        ptm__sb_puts(&b, i ? ",\n    " : "\n    ");
+        ptm__sb_json_string(&b, e[i].name);
+        ptm__sb_puts(&b, ": ");
+        ptm__sb_json_string(&b, shard_names[e[i].shard]);
     }
-    sb_puts(&b, n ? "\n  }\n}\n" : "}\n}\n");
+    ptm__sb_puts(&b, n ? "\n  }\n}\n" : "}\n}\n");
     free(e);
     if (b.oom) {
         free(b.p);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,3 +130,89 @@ ptm_status ptm__write_file_atomic(const char *path, const void *data, size_t len
     free(tmp);
     return PTM_OK;
 }
+
+/* ------------------------------------------------------- string buffer */
+
+void ptm__sb_put(ptm__sbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (n > SIZE_MAX / 4 - b->len) {
+        b->oom = 1;
+        return;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void ptm__sb_puts(ptm__sbuf *b, const char *s) { ptm__sb_put(b, s, strlen(s)); }
+
+/* One UTF-8 code point at s (len bytes left): its value and length, or -1
+ * for bytes that are not UTF-8 (then each byte stands for itself). */
+static long utf8_next(const unsigned char *s, size_t len, size_t *used)
+{
+    unsigned c = s[0];
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (!n || n > len)
+        return -1;
+    long v = n == 1 ? (long)c : n == 2 ? (long)(c & 0x1f) : n == 3 ? (long)(c & 0x0f) : (long)(c & 0x07);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return -1;
+        v = (v << 6) | (s[i] & 0x3f);
+    }
+    *used = n;
+    return v;
+}
+
+/* A JSON string as Python's json.dumps(ensure_ascii=True) writes it. */
+void ptm__sb_json_string(ptm__sbuf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s);
+    char tmp[32];
+    ptm__sb_put(b, "\"", 1);
+    for (size_t i = 0; i < len;) {
+        size_t used = 1;
+        long c = utf8_next(p + i, len - i, &used);
+        if (c < 0)
+            c = p[i];
+        i += used;
+        switch (c) {
+        case '"': ptm__sb_puts(b, "\\\""); continue;
+        case '\\': ptm__sb_puts(b, "\\\\"); continue;
+        case '\n': ptm__sb_puts(b, "\\n"); continue;
+        case '\r': ptm__sb_puts(b, "\\r"); continue;
+        case '\t': ptm__sb_puts(b, "\\t"); continue;
+        case '\b': ptm__sb_puts(b, "\\b"); continue;
+        case '\f': ptm__sb_puts(b, "\\f"); continue;
+        default: break;
+        }
+        if (c >= 0x20 && c < 0x7f) {
+            tmp[0] = (char)c;
+            ptm__sb_put(b, tmp, 1);
+        } else if (c < 0x10000) {
+            snprintf(tmp, sizeof tmp, "\\u%04lx", c);
+            ptm__sb_puts(b, tmp);
+        } else {
+            long v = c - 0x10000;
+            snprintf(tmp, sizeof tmp, "\\u%04lx\\u%04lx", 0xd800 + (v >> 10), 0xdc00 + (v & 0x3ff));
+            ptm__sb_puts(b, tmp);
+        }
+    }
+    ptm__sb_put(b, "\"", 1);
+}
+

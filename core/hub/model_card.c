@@ -9,38 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} cbuf;
-
-static void cb_put(cbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void cb_puts(cbuf *b, const char *s) { cb_put(b, s, strlen(s)); }
 
 /* A tag as a YAML scalar: plain when that reads back as the same string,
  * else single-quoted ('' for a quote), as PyYAML's safe_dump chooses. */
-static void cb_yaml_scalar(cbuf *b, const char *s)
+static void cb_yaml_scalar(ptm__sbuf *b, const char *s)
 {
     static const char *const special[] = {"y", "n", "yes", "no", "true", "false", "on", "off", "null", "~", NULL};
     int plain = (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z');
@@ -59,13 +31,13 @@ static void cb_yaml_scalar(cbuf *b, const char *s)
         plain = !same;
     }
     if (plain) {
-        cb_puts(b, s);
+        ptm__sb_puts(b, s);
         return;
     }
-    cb_put(b, "'", 1);
+    ptm__sb_put(b, "'", 1);
     for (const char *p = s; *p; p++)
-        cb_put(b, *p == '\'' ? "''" : p, *p == '\'' ? 2 : 1);
-    cb_put(b, "'", 1);
+        ptm__sb_put(b, *p == '\'' ? "''" : p, *p == '\'' ? 2 : 1);
+    ptm__sb_put(b, "'", 1);
 }
 
 /* The value of a YAML scalar as written in a card: quotes removed ('' and
@@ -191,19 +163,19 @@ static int find_front_matter(const char *s, size_t n, size_t *y0, size_t *y1, si
     return 0;
 }
 
-static void put_tag_lines(cbuf *b, char **tags, size_t n, const char *indent, size_t ilen, const char *lb)
+static void put_tag_lines(ptm__sbuf *b, char **tags, size_t n, const char *indent, size_t ilen, const char *lb)
 {
     for (size_t i = 0; i < n; i++) {
-        cb_put(b, indent, ilen);
-        cb_puts(b, "- ");
+        ptm__sb_put(b, indent, ilen);
+        ptm__sb_puts(b, "- ");
         cb_yaml_scalar(b, tags[i]);
-        cb_puts(b, lb);
+        ptm__sb_puts(b, lb);
     }
 }
 
 /* The YAML block `y` (n bytes, no trailing line break) with `add` appended
  * to its top-level tags list; *changed = 0 when every tag is there. */
-static ptm_status merge_tags(const char *y, size_t n, const char *const *add, const char *lb, cbuf *out, int *changed)
+static ptm_status merge_tags(const char *y, size_t n, const char *const *add, const char *lb, ptm__sbuf *out, int *changed)
 {
     size_t nl = 0;
     line_t *lines = split_lines(y, n, &nl);
@@ -290,13 +262,13 @@ static ptm_status merge_tags(const char *y, size_t n, const char *const *add, co
             fresh[nfresh++] = (char *)add[i];
     *changed = nfresh > 0;
     if (!s && !nfresh) {
-        cb_put(out, y, n);
+        ptm__sb_put(out, y, n);
     } else if (!s && key == nl) { /* no tags key: a new one at the end */
-        cb_put(out, y, n);
+        ptm__sb_put(out, y, n);
         if (n)
-            cb_puts(out, lb);
-        cb_puts(out, "tags:");
-        cb_puts(out, lb);
+            ptm__sb_puts(out, lb);
+        ptm__sb_puts(out, "tags:");
+        ptm__sb_puts(out, lb);
         put_tag_lines(out, fresh, nfresh, "", 0, lb);
         out->len -= strlen(lb); /* the block ends without a line break */
     } else if (!s && block && first < nl) { /* append after the last item, same indentation */
@@ -304,26 +276,26 @@ static ptm_status merge_tags(const char *y, size_t n, const char *const *add, co
         while (lines[first].start[ilen] == ' ')
             ilen++;
         size_t cut = lines[last].end;
-        cb_put(out, y, cut);
+        ptm__sb_put(out, y, cut);
         if (cut == n)
-            cb_puts(out, lb);
+            ptm__sb_puts(out, lb);
         put_tag_lines(out, fresh, nfresh, lines[first].start, ilen, lb);
         if (cut == n)
             out->len -= strlen(lb);
         else
-            cb_put(out, y + cut, n - cut);
+            ptm__sb_put(out, y + cut, n - cut);
     } else if (!s) { /* rewrite the key as a block list: old items, then new */
         size_t kstart = (size_t)(lines[key].start - y);
         size_t kend = lines[key].end;
-        cb_put(out, y, kstart);
-        cb_puts(out, "tags:");
-        cb_puts(out, lb);
+        ptm__sb_put(out, y, kstart);
+        ptm__sb_puts(out, "tags:");
+        ptm__sb_puts(out, lb);
         put_tag_lines(out, have, nhave, "", 0, lb);
         put_tag_lines(out, fresh, nfresh, "", 0, lb);
         if (kend == n)
             out->len -= strlen(lb);
         else
-            cb_put(out, y + kend, n - kend);
+            ptm__sb_put(out, y + kend, n - kend);
     }
     for (size_t i = 0; have && i < nhave; i++)
         free(have[i]);
@@ -338,13 +310,13 @@ static ptm_status merge_tags(const char *y, size_t n, const char *const *add, co
 ptm_status ptm__model_card(const char *existing, size_t len, const char *repo_id, const char *const *tags, char **out,
                            size_t *out_len, int *changed)
 {
-    cbuf b = {0};
+    ptm__sbuf b = {0};
     ptm_status s = PTM_OK;
     *changed = 1;
     if (!existing) {
         /* a new card: library_name then tags, block style, as the Python
          * library dumps ModelCardData; then our own body */
-        cb_puts(&b, "---\nlibrary_name: transformers\n");
+        ptm__sb_puts(&b, "---\nlibrary_name: transformers\n");
         size_t n = 0;
         char **uniq = NULL;
         for (size_t i = 0; tags && tags[i]; i++)
@@ -359,16 +331,16 @@ ptm_status ptm__model_card(const char *existing, size_t len, const char *repo_id
             if (!in_list(uniq, nu, tags[i]))
                 uniq[nu++] = (char *)tags[i];
         if (!nu)
-            cb_puts(&b, "tags: []\n");
+            ptm__sb_puts(&b, "tags: []\n");
         else {
-            cb_puts(&b, "tags:\n");
+            ptm__sb_puts(&b, "tags:\n");
             put_tag_lines(&b, uniq, nu, "", 0, "\n");
         }
         free(uniq);
         const char *name = strrchr(repo_id, '/');
-        cb_puts(&b, "---\n\n# ");
-        cb_puts(&b, name ? name + 1 : repo_id);
-        cb_puts(&b, "\n\nA transformers model (config.json and weights) uploaded with ptm. This card was written "
+        ptm__sb_puts(&b, "---\n\n# ");
+        ptm__sb_puts(&b, name ? name + 1 : repo_id);
+        ptm__sb_puts(&b, "\n\nA transformers model (config.json and weights) uploaded with ptm. This card was written "
                     "automatically: add what the model is, how it was trained and what it is for.\n");
     } else {
         int crlf = 0;
@@ -377,23 +349,23 @@ ptm_status ptm__model_card(const char *existing, size_t len, const char *repo_id
         const char *lb = crlf ? "\r\n" : "\n";
         size_t y0, y1, body;
         if (find_front_matter(existing, len, &y0, &y1, &body)) {
-            cb_put(&b, existing, y0);
+            ptm__sb_put(&b, existing, y0);
             s = merge_tags(existing + y0, y1 - y0, tags, lb, &b, changed);
-            cb_put(&b, existing + y1, len - y1);
+            ptm__sb_put(&b, existing + y1, len - y1);
         } else {
             /* no metadata yet: a block holding just the tags, then the card */
             int any = tags && tags[0];
             if (any) {
-                cb_puts(&b, "---");
-                cb_puts(&b, lb);
+                ptm__sb_puts(&b, "---");
+                ptm__sb_puts(&b, lb);
                 s = merge_tags("", 0, tags, lb, &b, changed);
-                cb_puts(&b, lb);
-                cb_puts(&b, "---");
-                cb_puts(&b, lb);
+                ptm__sb_puts(&b, lb);
+                ptm__sb_puts(&b, "---");
+                ptm__sb_puts(&b, lb);
             } else {
                 *changed = 0;
             }
-            cb_put(&b, existing, len);
+            ptm__sb_put(&b, existing, len);
         }
     }
     if (!s && b.oom)

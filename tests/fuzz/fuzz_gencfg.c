@@ -4,8 +4,8 @@
  * generation_config.json (the use_diff writer, eos_token_id, the
  * generate-option rule on a stand-in model).  The writer must be
  * idempotent: its output, read back and written again, is the same bytes
- * (checked for UTF-8 input only: config.c sorts keys by their raw bytes but
- * writes invalid UTF-8 as U+FFFD, a config.c matter, not this code's). */
+ * (checked for UTF-8 input only: the JSON writer writes each byte of
+ * invalid UTF-8 as \u00XX, which reads back as another string). */
 #include "model_internal.h"
 
 #include <stdint.h>
