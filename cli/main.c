@@ -13,7 +13,7 @@ static const struct {
     {"download", cmd_download, "download a model (or files) from the Hugging Face Hub into the cache"},
     {"plugins", cmd_plugins, "list registered architectures, formats and backends"},
     {"info", cmd_info, "describe a model: type, class, dtype, parameters, memory, files"},
-    {"convert", cmd_convert, "load a model and save it again (dtype change)"},
+    {"convert", cmd_convert, "load a model and save it again (format, dtype, shards)"},
     {"run", cmd_run, "one forward pass on token ids: top next tokens, logits to a file"},
     {"generate", cmd_generate, "continue a prompt (greedy or sampled), streaming the tokens"},
     {"push", cmd_push, "upload a model to a Hugging Face Hub repository (push_to_hub)"},
@@ -22,7 +22,8 @@ static const struct {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: ptm [--version] [--help] COMMAND [ARGS]\n\n"
-               "Load, inspect and convert Hugging Face transformers checkpoints.\n\ncommands:\n");
+               "Load, inspect, convert, run, download and push Hugging Face transformers\n"
+               "checkpoints (MODEL: a folder, a weights file or a Hub repo id).\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nRun `ptm COMMAND --help` for a command's options.\n"
