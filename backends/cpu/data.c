@@ -2,6 +2,7 @@
 /* data.c - data movement ops: embedding gather, kv_append, convert, copy,
  * fill, transpose, concat, and argmax.  Except for argmax and embedding's
  * output these work on any dtype (bytes are moved, ptm_convert converts). */
+#include "../shape_check.h"
 #include "cpu.h"
 #include "simd.h"
 
@@ -186,15 +187,10 @@ ptm_status cpu_kv_append(void *bs, ptm_tensor *cache, int64_t pos, const ptm_ten
     void *c;
     if ((s = cpu_check_host("kv_append", "x", x)) || (s = cpu_out_ptr("kv_append", cache, &c)))
         return s;
-    if (ptm_tensor_ndim(cache) != 4 || ptm_tensor_ndim(x) != 4)
-        return ptm_error(PTM_ERR_SHAPE, "cpu kv_append: cache and x must be 4-d [B, H, T, D]");
+    if ((s = be_kv_append_shape("cpu", cache, pos, x)))
+        return s;
     int64_t B = ptm_tensor_dim(x, 0), H = ptm_tensor_dim(x, 1), T = ptm_tensor_dim(x, 2), D = ptm_tensor_dim(x, 3);
     int64_t Tmax = ptm_tensor_dim(cache, 2);
-    if (ptm_tensor_dim(cache, 0) != B || ptm_tensor_dim(cache, 1) != H || ptm_tensor_dim(cache, 3) != D)
-        return ptm_error(PTM_ERR_SHAPE, "cpu kv_append: cache and x differ in B, H or D");
-    if (pos < 0 || T > Tmax || pos > Tmax - T)
-        return ptm_error(PTM_ERR_INVALID_ARG, "cpu kv_append: rows [%lld, %lld) do not fit a cache of %lld",
-                         (long long)pos, (long long)(pos + T), (long long)Tmax);
     ptm_dtype xdt = ptm_tensor_dtype(x), cdt = ptm_tensor_dtype(cache);
     size_t xes = ptm_dtype_size(xdt), ces = ptm_dtype_size(cdt);
     const char *xp = ptm_tensor_data(x);
@@ -298,24 +294,10 @@ ptm_status cpu_concat(void *bs, const ptm_tensor *a, const ptm_tensor *b, int di
     if ((s = cpu_check_host("concat", "a", a)) || (s = cpu_check_host("concat", "b", b)) ||
         (s = cpu_out_ptr("concat", out, &o)))
         return s;
-    ptm_dtype dt = ptm_tensor_dtype(a);
-    if (ptm_tensor_dtype(b) != dt || ptm_tensor_dtype(out) != dt)
-        return ptm_error(PTM_ERR_DTYPE, "cpu concat: a, b and out must have one dtype");
-    int nd = ptm_tensor_ndim(a);
-    if (dim < 0)
-        dim += nd;
-    if (dim < 0 || dim >= nd || ptm_tensor_ndim(b) != nd || ptm_tensor_ndim(out) != nd)
-        return ptm_error(PTM_ERR_SHAPE, "cpu concat: dim or ranks do not fit");
     int64_t outer = 1, inner = 1;
-    for (int i = 0; i < nd; i++) {
-        int64_t da = ptm_tensor_dim(a, i), db = ptm_tensor_dim(b, i), dout = ptm_tensor_dim(out, i);
-        if (i == dim ? dout != da + db : (da != db || da != dout))
-            return ptm_error(PTM_ERR_SHAPE, "cpu concat: shapes differ outside dim %d", dim);
-        if (i < dim)
-            outer *= da;
-        else if (i > dim)
-            inner *= da;
-    }
+    if ((s = be_concat_shape("cpu", a, b, &dim, out, &outer, &inner)))
+        return s;
+    ptm_dtype dt = ptm_tensor_dtype(a);
     size_t es = ptm_dtype_size(dt);
     size_t ab = (size_t)(ptm_tensor_dim(a, dim) * inner) * es, bb = (size_t)(ptm_tensor_dim(b, dim) * inner) * es;
     const char *ap = ptm_tensor_data(a), *bp = ptm_tensor_data(b);
@@ -389,17 +371,10 @@ ptm_status cpu_argmax(void *bs, const ptm_tensor *x, ptm_tensor *out)
     void *o;
     if ((s = cpu_check_f32("argmax", "x", x)) || (s = cpu_out_ptr("argmax", out, &o)))
         return s;
+    int64_t rows = 0, N = 1;
+    if ((s = be_argmax_shape("cpu", x, out, &rows, &N)) || rows == 0)
+        return s;
     ptm_dtype odt = ptm_tensor_dtype(out);
-    if (odt != PTM_I64 && odt != PTM_I32)
-        return ptm_error(PTM_ERR_DTYPE, "cpu argmax: out is %s, expected I64", ptm_dtype_name(odt));
-    int64_t N = ptm_tensor_ndim(x) ? ptm_tensor_dim(x, -1) : 1;
-    if (ptm_tensor_numel(x) == 0)
-        return PTM_OK;
-    if (N <= 0)
-        return ptm_error(PTM_ERR_SHAPE, "cpu argmax: the last dim is empty");
-    int64_t rows = ptm_tensor_numel(x) / N;
-    if (ptm_tensor_numel(out) != rows)
-        return ptm_error(PTM_ERR_SHAPE, "cpu argmax: out must have %lld elements", (long long)rows);
     argmax_job j = {ptm_tensor_data(x), o, odt == PTM_I64, st->avx2, N};
     cpu_parallel_for(st, rows, cpu_grain(st, rows, (65536 + N) / (N + 1), CPU_CHUNKS, 1), argmax_task, &j);
     return PTM_OK;

@@ -8,6 +8,7 @@
  * strided.comp moves `unit`-byte units: 4 when the element size and both
  * byte offsets are multiples of 4 (every f32/i32/i64 tensor), else 2 or 1,
  * with an element of `es` bytes being es / unit consecutive units. */
+#include "../shape_check.h"
 #include "vk.h"
 
 #include <stdlib.h>
@@ -172,24 +173,11 @@ ptm_status vk_concat(void *bs, const ptm_tensor *a, const ptm_tensor *b, int dim
         return s;
     if (!a || !b || !out)
         return ptm_error(PTM_ERR_INVALID_ARG, "vulkan concat: a, b or out is NULL");
+    int64_t outer_i = 1, inner_i = 1;
+    if ((s = be_concat_shape("vulkan", a, b, &dim, out, &outer_i, &inner_i)))
+        return s;
     ptm_dtype dt = ptm_tensor_dtype(a);
-    if (ptm_tensor_dtype(b) != dt || ptm_tensor_dtype(out) != dt)
-        return ptm_error(PTM_ERR_DTYPE, "vulkan concat: a, b and out must have one dtype");
-    int nd = ptm_tensor_ndim(a);
-    if (dim < 0)
-        dim += nd;
-    if (dim < 0 || dim >= nd || ptm_tensor_ndim(b) != nd || ptm_tensor_ndim(out) != nd)
-        return ptm_error(PTM_ERR_SHAPE, "vulkan concat: dim or ranks do not fit");
-    uint64_t outer = 1, inner = 1;
-    for (int i = 0; i < nd; i++) {
-        int64_t da = ptm_tensor_dim(a, i), db = ptm_tensor_dim(b, i), dout = ptm_tensor_dim(out, i);
-        if (i == dim ? dout != da + db : (da != db || da != dout))
-            return ptm_error(PTM_ERR_SHAPE, "vulkan concat: shapes differ outside dim %d", dim);
-        if (i < dim)
-            outer *= (uint64_t)da;
-        else if (i > dim)
-            inner *= (uint64_t)da;
-    }
+    uint64_t outer = (uint64_t)outer_i, inner = (uint64_t)inner_i;
     size_t es = ptm_dtype_size(dt);
     if (outer <= 1024) { /* one copy region per piece */
         vk_buf *xa, *xb, *xo;
@@ -239,15 +227,12 @@ ptm_status vk_kv_append(void *bs, ptm_tensor *cache, int64_t pos, const ptm_tens
     ptm_status s = vk_check_alive(st, op);
     if (s)
         return s;
-    if (!x || !cache || ptm_tensor_ndim(cache) != 4 || ptm_tensor_ndim(x) != 4)
+    if (!x || !cache)
         return ptm_error(PTM_ERR_SHAPE, "vulkan kv_append: cache and x must be 4-d [B, H, T, D]");
+    if ((s = be_kv_append_shape("vulkan", cache, pos, x)))
+        return s;
     int64_t B = ptm_tensor_dim(x, 0), H = ptm_tensor_dim(x, 1), T = ptm_tensor_dim(x, 2), D = ptm_tensor_dim(x, 3);
     int64_t Tmax = ptm_tensor_dim(cache, 2);
-    if (ptm_tensor_dim(cache, 0) != B || ptm_tensor_dim(cache, 1) != H || ptm_tensor_dim(cache, 3) != D)
-        return ptm_error(PTM_ERR_SHAPE, "vulkan kv_append: cache and x differ in B, H or D");
-    if (pos < 0 || T > Tmax || pos > Tmax - T)
-        return ptm_error(PTM_ERR_INVALID_ARG, "vulkan kv_append: rows [%lld, %lld) do not fit a cache of %lld",
-                         (long long)pos, (long long)(pos + T), (long long)Tmax);
     if (ptm_tensor_dtype(x) != ptm_tensor_dtype(cache))
         return ptm_error(PTM_ERR_DTYPE, "vulkan kv_append: x is %s but the cache is %s",
                          ptm_dtype_name(ptm_tensor_dtype(x)), ptm_dtype_name(ptm_tensor_dtype(cache)));
@@ -389,17 +374,10 @@ ptm_status vk_argmax(void *bs, const ptm_tensor *x, ptm_tensor *out)
         return s;
     if (!x || !out || ptm_tensor_dtype(x) != PTM_F32)
         return ptm_error(PTM_ERR_DTYPE, "vulkan argmax: x must be F32");
+    int64_t rows = 0, N = 1;
+    if ((s = be_argmax_shape("vulkan", x, out, &rows, &N)) || rows == 0)
+        return s;
     ptm_dtype odt = ptm_tensor_dtype(out);
-    if (odt != PTM_I64 && odt != PTM_I32)
-        return ptm_error(PTM_ERR_DTYPE, "vulkan argmax: out is %s, expected I64", ptm_dtype_name(odt));
-    int64_t N = ptm_tensor_ndim(x) ? ptm_tensor_dim(x, -1) : 1;
-    if (ptm_tensor_numel(x) == 0)
-        return PTM_OK;
-    if (N <= 0)
-        return ptm_error(PTM_ERR_SHAPE, "vulkan argmax: the last dim is empty");
-    int64_t rows = ptm_tensor_numel(x) / N;
-    if (ptm_tensor_numel(out) != rows)
-        return ptm_error(PTM_ERR_SHAPE, "vulkan argmax: out must have %lld elements", (long long)rows);
     vk_bind bd[2];
     if ((s = vk_bind_tensor(st, op, "x", x, 4, &bd[0])) || (s = vk_bind_tensor(st, op, "out", out, 4, &bd[1])) ||
         (s = fits(op, (uint64_t)ptm_tensor_numel(x))))
