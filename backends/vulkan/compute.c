@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ELEM_GROUPS_MAX (1u << 20) /* grid-stride beyond this many groups */
-
 /* v as a 32-bit shader index, or PTM_ERR_UNSUPPORTED naming it. */
 static ptm_status u32(const char *op, const char *what, int64_t v, uint32_t *out)
 {
@@ -35,13 +33,6 @@ static ptm_status numel_check(const char *op, const ptm_tensor *a, const ptm_ten
     if (!same_shape(a, out))
         return ptm_error(PTM_ERR_SHAPE, "vulkan %s: input and output differ in size", op);
     return PTM_OK;
-}
-
-/* grid for n elements, 256 per group, grid-stride beyond ELEM_GROUPS_MAX */
-static void elem_grid(uint32_t n, uint32_t *gx, uint32_t *gy)
-{
-    uint64_t groups = ((uint64_t)n + 255) / 256;
-    vk_grid(groups < ELEM_GROUPS_MAX ? groups : ELEM_GROUPS_MAX, gx, gy);
 }
 
 /* the bound weight's dtype code and element size; absent: DT_NONE */
@@ -206,7 +197,7 @@ static ptm_status unary(vk_state *st, const char *op, int kind, const ptm_tensor
     p.y_off = vk_off(&bd[1], 4);
     p.o_off = vk_off(&bd[2], 4);
     uint32_t gx, gy;
-    elem_grid(p.n, &gx, &gy);
+    vk_elem_grid(p.n, &gx, &gy);
     if ((s = vk_dispatch(st, VK_SH_UNARY, bd, 3, &p, sizeof p, gx, gy, 1)))
         return s;
     return vk_op_done(st);
@@ -268,7 +259,7 @@ static ptm_status binary(vk_state *st, const char *op, int mul, const ptm_tensor
     p.b_off = vk_off(&bd[1], 4);
     p.o_off = vk_off(&bd[2], 4);
     uint32_t gx, gy;
-    elem_grid(p.n, &gx, &gy);
+    vk_elem_grid(p.n, &gx, &gy);
     if ((s = vk_dispatch(st, VK_SH_BINARY, bd, 3, &p, sizeof p, gx, gy, 1)))
         return s;
     return vk_op_done(st);
@@ -559,7 +550,7 @@ ptm_status vk_rope(void *bs, const ptm_tensor *x, const ptm_tensor *positions, f
     p.pos64 = pdt == PTM_I64;
     p.copy_tail = !(bd[0].buf == bd[3].buf && bd[0].off + bd[0].rel == bd[3].off + bd[3].rel);
     uint32_t gx, gy;
-    elem_grid(p.total, &gx, &gy);
+    vk_elem_grid(p.total, &gx, &gy);
     if ((s = vk_dispatch(st, VK_SH_ROPE, bd, 4, &p, sizeof p, gx, gy, 1)))
         return s;
     return vk_op_done(st);
@@ -614,7 +605,7 @@ ptm_status vk_embedding(void *bs, const ptm_tensor *weight, const ptm_tensor *id
         rows = (int64_t)(lim / ((size_t)H * es));
     }
     uint32_t gx, gy;
-    elem_grid(p.total, &gx, &gy);
+    vk_elem_grid(p.total, &gx, &gy);
     for (int64_t r0 = 0; r0 < V; r0 += rows) {
         int64_t nr = V - r0 < rows ? V - r0 : rows;
         if (rows != V) {

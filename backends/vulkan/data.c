@@ -66,9 +66,8 @@ static ptm_status strided(vk_state *st, const char *op, const vk_bind *src, cons
     p.n = (uint32_t)n;
     p.unit = (uint32_t)unit;
     vk_bind bd[2] = {*src, *dst};
-    uint64_t groups = (n + 255) / 256;
     uint32_t gx, gy;
-    vk_grid(groups < (1u << 20) ? groups : (1u << 20), &gx, &gy);
+    vk_elem_grid(n, &gx, &gy);
     return vk_dispatch(st, VK_SH_STRIDED, bd, 2, &p, sizeof p, gx, gy, 1);
 }
 
@@ -311,9 +310,8 @@ ptm_status vk_convert(void *bs, const ptm_tensor *x, ptm_tensor *out)
             return s;
         p.n = (uint32_t)n;
         vk_bind bd[2] = {a, b};
-        uint64_t groups = (n + 255) / 256;
         uint32_t gx, gy;
-        vk_grid(groups < (1u << 20) ? groups : (1u << 20), &gx, &gy);
+        vk_elem_grid(n, &gx, &gy);
         s = vk_dispatch(st, VK_SH_CONVERT, bd, 2, &p, sizeof p, gx, gy, 1);
     } else { /* other dtypes, odd offsets or operands too large to bind */
         ptm_clear_error();
@@ -353,9 +351,8 @@ ptm_status vk_fill(void *bs, ptm_tensor *out, float v)
     p.n = (uint32_t)ptm_tensor_numel(out);
     if (p.n == 0)
         return PTM_OK;
-    uint64_t groups = ((uint64_t)p.n + 255) / 256;
     uint32_t gx, gy;
-    vk_grid(groups < (1u << 20) ? groups : (1u << 20), &gx, &gy);
+    vk_elem_grid(p.n, &gx, &gy);
     if ((s = vk_dispatch(st, VK_SH_FILL, &b, 1, &p, sizeof p, gx, gy, 1)))
         return s;
     return vk_op_done(st);

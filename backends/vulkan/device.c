@@ -536,6 +536,12 @@ void vk_grid(uint64_t groups, uint32_t *gx, uint32_t *gy)
     *gy = (uint32_t)((groups + x - 1) / x);
 }
 
+void vk_elem_grid(uint64_t n, uint32_t *gx, uint32_t *gy)
+{
+    uint64_t groups = (n + 255) / 256;
+    vk_grid(groups < VK_ELEM_GROUPS_MAX ? groups : VK_ELEM_GROUPS_MAX, gx, gy);
+}
+
 ptm_status vk_dispatch(vk_state *st, int shader, const vk_bind *binds, int nbind, const void *push, size_t push_size,
                        uint32_t gx, uint32_t gy, uint32_t gz)
 {

@@ -156,6 +156,10 @@ ptm_status vk_dispatch(vk_state *st, int shader, const vk_bind *binds, int nbind
 /* A 2-d grid for `groups` workgroups (x at most 65535); the shaders
  * recover the flat index with flat_group(). */
 void vk_grid(uint64_t groups, uint32_t *gx, uint32_t *gy);
+/* The grid for n elements, 256 per workgroup, capped at
+ * VK_ELEM_GROUPS_MAX groups; the shaders grid-stride beyond it. */
+#define VK_ELEM_GROUPS_MAX (1u << 20)
+void vk_elem_grid(uint64_t n, uint32_t *gx, uint32_t *gy);
 const char *vk_result_str(VkResult r);
 
 /* ------------------------------------------------------------ memory.c */
