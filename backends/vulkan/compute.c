@@ -198,9 +198,7 @@ static ptm_status unary(vk_state *st, const char *op, int kind, const ptm_tensor
     p.o_off = vk_off(&bd[2], 4);
     uint32_t gx, gy;
     vk_elem_grid(p.n, &gx, &gy);
-    if ((s = vk_dispatch(st, VK_SH_UNARY, bd, 3, &p, sizeof p, gx, gy, 1)))
-        return s;
-    return vk_op_done(st);
+    return vk_dispatch_op(st, VK_SH_UNARY, bd, 3, &p, sizeof p, gx, gy, 1);
 }
 
 ptm_status vk_scale(void *bs, const ptm_tensor *a, float s, ptm_tensor *out)
@@ -260,9 +258,7 @@ static ptm_status binary(vk_state *st, const char *op, int mul, const ptm_tensor
     p.o_off = vk_off(&bd[2], 4);
     uint32_t gx, gy;
     vk_elem_grid(p.n, &gx, &gy);
-    if ((s = vk_dispatch(st, VK_SH_BINARY, bd, 3, &p, sizeof p, gx, gy, 1)))
-        return s;
-    return vk_op_done(st);
+    return vk_dispatch_op(st, VK_SH_BINARY, bd, 3, &p, sizeof p, gx, gy, 1);
 }
 
 ptm_status vk_add(void *bs, const ptm_tensor *a, const ptm_tensor *b, ptm_tensor *out)
@@ -310,9 +306,7 @@ static ptm_status norm(vk_state *st, const char *op, int rms, const ptm_tensor *
     p.rms = (uint32_t)rms;
     uint32_t gx, gy;
     vk_grid(p.rows, &gx, &gy);
-    if ((s = vk_dispatch(st, VK_SH_NORM, bd, 4, &p, sizeof p, gx, gy, 1)))
-        return s;
-    return vk_op_done(st);
+    return vk_dispatch_op(st, VK_SH_NORM, bd, 4, &p, sizeof p, gx, gy, 1);
 }
 
 ptm_status vk_layer_norm(void *bs, const ptm_tensor *x, const ptm_tensor *w, const ptm_tensor *b, float eps,
@@ -390,9 +384,7 @@ ptm_status vk_softmax(void *bs, const ptm_tensor *x, float scale, const ptm_tens
     p.causal = causal ? 1 : 0;
     uint32_t gx, gy;
     vk_grid(p.rows, &gx, &gy);
-    if ((s = vk_dispatch(st, VK_SH_SOFTMAX, bd, 3, &p, sizeof p, gx, gy, 1)))
-        return s;
-    return vk_op_done(st);
+    return vk_dispatch_op(st, VK_SH_SOFTMAX, bd, 3, &p, sizeof p, gx, gy, 1);
 }
 
 /* ------------------------------------------------------------ attention */
@@ -464,9 +456,7 @@ ptm_status vk_attention(void *bs, const ptm_tensor *q, const ptm_tensor *k, cons
     p.rows = (uint32_t)(B * Hq * Tq);
     uint32_t gx, gy;
     vk_grid(p.rows, &gx, &gy);
-    if ((s = vk_dispatch(st, VK_SH_ATTENTION, bd, 5, &p, sizeof p, gx, gy, 1)))
-        return s;
-    return vk_op_done(st);
+    return vk_dispatch_op(st, VK_SH_ATTENTION, bd, 5, &p, sizeof p, gx, gy, 1);
 }
 
 /* ----------------------------------------------------------------- rope */
@@ -551,9 +541,7 @@ ptm_status vk_rope(void *bs, const ptm_tensor *x, const ptm_tensor *positions, f
     p.copy_tail = !(bd[0].buf == bd[3].buf && bd[0].off + bd[0].rel == bd[3].off + bd[3].rel);
     uint32_t gx, gy;
     vk_elem_grid(p.total, &gx, &gy);
-    if ((s = vk_dispatch(st, VK_SH_ROPE, bd, 4, &p, sizeof p, gx, gy, 1)))
-        return s;
-    return vk_op_done(st);
+    return vk_dispatch_op(st, VK_SH_ROPE, bd, 4, &p, sizeof p, gx, gy, 1);
 }
 
 /* ------------------------------------------------------------ embedding */

@@ -353,9 +353,7 @@ ptm_status vk_fill(void *bs, ptm_tensor *out, float v)
         return PTM_OK;
     uint32_t gx, gy;
     vk_elem_grid(p.n, &gx, &gy);
-    if ((s = vk_dispatch(st, VK_SH_FILL, &b, 1, &p, sizeof p, gx, gy, 1)))
-        return s;
-    return vk_op_done(st);
+    return vk_dispatch_op(st, VK_SH_FILL, &b, 1, &p, sizeof p, gx, gy, 1);
 }
 
 typedef struct argmax_push {
@@ -382,7 +380,5 @@ ptm_status vk_argmax(void *bs, const ptm_tensor *x, ptm_tensor *out)
     argmax_push p = {vk_off(&bd[0], 4), vk_off(&bd[1], 4), (uint32_t)rows, (uint32_t)N, odt == PTM_I64};
     uint32_t gx, gy;
     vk_grid((uint64_t)rows, &gx, &gy);
-    if ((s = vk_dispatch(st, VK_SH_ARGMAX, bd, 2, &p, sizeof p, gx, gy, 1)))
-        return s;
-    return vk_op_done(st);
+    return vk_dispatch_op(st, VK_SH_ARGMAX, bd, 2, &p, sizeof p, gx, gy, 1);
 }

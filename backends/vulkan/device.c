@@ -581,3 +581,10 @@ ptm_status vk_dispatch(vk_state *st, int shader, const vk_bind *binds, int nbind
     st->ncmds++;
     return PTM_OK;
 }
+
+ptm_status vk_dispatch_op(vk_state *st, int shader, const vk_bind *binds, int nbind, const void *push,
+                          size_t push_size, uint32_t gx, uint32_t gy, uint32_t gz)
+{
+    ptm_status s = vk_dispatch(st, shader, binds, nbind, push, push_size, gx, gy, gz);
+    return s ? s : vk_op_done(st);
+}

@@ -153,6 +153,9 @@ ptm_status vk_op_done(vk_state *st);
  * a gx x gy x gz grid (barrier first). */
 ptm_status vk_dispatch(vk_state *st, int shader, const vk_bind *binds, int nbind, const void *push, size_t push_size,
                        uint32_t gx, uint32_t gy, uint32_t gz);
+/* An op of one dispatch: vk_dispatch, then vk_op_done. */
+ptm_status vk_dispatch_op(vk_state *st, int shader, const vk_bind *binds, int nbind, const void *push,
+                          size_t push_size, uint32_t gx, uint32_t gy, uint32_t gz);
 /* A 2-d grid for `groups` workgroups (x at most 65535); the shaders
  * recover the flat index with flat_group(). */
 void vk_grid(uint64_t groups, uint32_t *gx, uint32_t *gy);
