@@ -135,4 +135,33 @@ static inline ptm_state_dict *fz_load_all(const char *path, const char *meta_key
     return sd;
 }
 
+
+/* Every tensor of `sd2` (a saved and reopened `sd`) must be in `sd` under
+ * its name with the same dtype, rank, bytes and, when `shapes`, dims. */
+static inline void fz_check_same(const ptm_state_dict *sd, const ptm_state_dict *sd2, int shapes)
+{
+    for (size_t i = 0; i < ptm_state_dict_size(sd2); i++) {
+        const ptm_tensor *a = ptm_state_dict_tensor(sd2, i);
+        const ptm_tensor *b = ptm_state_dict_get(sd, ptm_state_dict_name(sd2, i));
+        if (!b || ptm_tensor_dtype(a) != ptm_tensor_dtype(b) || ptm_tensor_ndim(a) != ptm_tensor_ndim(b) ||
+            ptm_tensor_nbytes(a) != ptm_tensor_nbytes(b) ||
+            (ptm_tensor_nbytes(a) && memcmp(ptm_tensor_data(a), ptm_tensor_data(b), ptm_tensor_nbytes(a)) != 0))
+            die("round trip changed a tensor");
+        for (int d = 0; shapes && d < ptm_tensor_ndim(a); d++)
+            if (ptm_tensor_dim(a, d) != ptm_tensor_dim(b, d))
+                die("round trip changed a shape");
+    }
+}
+
+/* out_path and out2_path (two saves of the same tensors) must be equal. */
+static inline void fz_check_canonical(void)
+{
+    size_t l1, l2;
+    unsigned char *b1 = read_file(out_path, &l1), *b2 = read_file(out2_path, &l2);
+    if (l1 != l2 || memcmp(b1, b2, l1) != 0)
+        die("the writer is not canonical: two saves differ");
+    free(b1);
+    free(b2);
+}
+
 #endif
