@@ -136,6 +136,23 @@ static inline ptm_state_dict *fz_load_all(const char *path, const char *meta_key
 }
 
 
+/* The start of a file format target: the input goes to in_path, the probe
+ * must score 0..100, then fz_load_all (same arguments).  NULL when the file
+ * is refused, whose message must name it. */
+static inline ptm_state_dict *fz_probe_and_load(const uint8_t *data, size_t size, const char *meta_key, int unique,
+                                                int skip_huge, void **keep_src)
+{
+    write_file(in_path, data, size);
+    int score = fmt->probe(in_path, data, size < 64 ? size : 64);
+    if (score < 0 || score > 100)
+        die("probe out of range");
+    ptm_clear_error();
+    ptm_state_dict *sd = fz_load_all(in_path, meta_key, unique, skip_huge, keep_src);
+    if (!sd && !strstr(ptm_last_error(), in_path))
+        die("an error message does not name the file");
+    return sd;
+}
+
 /* Every tensor of `sd2` (a saved and reopened `sd`) must be in `sd` under
  * its name with the same dtype, rank, bytes and, when `shapes`, dims. */
 static inline void fz_check_same(const ptm_state_dict *sd, const ptm_state_dict *sd2, int shapes)

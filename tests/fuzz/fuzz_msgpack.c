@@ -33,18 +33,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!fmt)
         setup();
-    write_file(in_path, data, size);
-    int score = fmt->probe(in_path, data, size < 64 ? size : 64);
-    if (score < 0 || score > 100)
-        die("probe out of range");
-
-    ptm_clear_error();
-    ptm_state_dict *sd = fz_load_all(in_path, NULL, 1, 0, NULL);
-    if (!sd) {
-        if (!strstr(ptm_last_error(), in_path))
-            die("an error message does not name the file");
+    ptm_state_dict *sd = fz_probe_and_load(data, size, NULL, 1, 0, NULL);
+    if (!sd)
         return 0;
-    }
     ptm_status s = fmt->save(out_path, sd, NULL);
     if (s == PTM_ERR_INVALID_ARG || s == PTM_ERR_UNSUPPORTED) {
         if (!strstr(ptm_last_error(), out_path))
