@@ -135,4 +135,50 @@ static inline ptm_state_dict *fz_load_all(const char *path, const char *meta_key
     return sd;
 }
 
+
+/* The start of a file format target: the input goes to in_path, the probe
+ * must score 0..100, then fz_load_all (same arguments).  NULL when the file
+ * is refused, whose message must name it. */
+static inline ptm_state_dict *fz_probe_and_load(const uint8_t *data, size_t size, const char *meta_key, int unique,
+                                                int skip_huge, void **keep_src)
+{
+    write_file(in_path, data, size);
+    int score = fmt->probe(in_path, data, size < 64 ? size : 64);
+    if (score < 0 || score > 100)
+        die("probe out of range");
+    ptm_clear_error();
+    ptm_state_dict *sd = fz_load_all(in_path, meta_key, unique, skip_huge, keep_src);
+    if (!sd && !strstr(ptm_last_error(), in_path))
+        die("an error message does not name the file");
+    return sd;
+}
+
+/* Every tensor of `sd2` (a saved and reopened `sd`) must be in `sd` under
+ * its name with the same dtype, rank, bytes and, when `shapes`, dims. */
+static inline void fz_check_same(const ptm_state_dict *sd, const ptm_state_dict *sd2, int shapes)
+{
+    for (size_t i = 0; i < ptm_state_dict_size(sd2); i++) {
+        const ptm_tensor *a = ptm_state_dict_tensor(sd2, i);
+        const ptm_tensor *b = ptm_state_dict_get(sd, ptm_state_dict_name(sd2, i));
+        if (!b || ptm_tensor_dtype(a) != ptm_tensor_dtype(b) || ptm_tensor_ndim(a) != ptm_tensor_ndim(b) ||
+            ptm_tensor_nbytes(a) != ptm_tensor_nbytes(b) ||
+            (ptm_tensor_nbytes(a) && memcmp(ptm_tensor_data(a), ptm_tensor_data(b), ptm_tensor_nbytes(a)) != 0))
+            die("round trip changed a tensor");
+        for (int d = 0; shapes && d < ptm_tensor_ndim(a); d++)
+            if (ptm_tensor_dim(a, d) != ptm_tensor_dim(b, d))
+                die("round trip changed a shape");
+    }
+}
+
+/* out_path and out2_path (two saves of the same tensors) must be equal. */
+static inline void fz_check_canonical(void)
+{
+    size_t l1, l2;
+    unsigned char *b1 = read_file(out_path, &l1), *b2 = read_file(out2_path, &l2);
+    if (l1 != l2 || memcmp(b1, b2, l1) != 0)
+        die("the writer is not canonical: two saves differ");
+    free(b1);
+    free(b2);
+}
+
 #endif

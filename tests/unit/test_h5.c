@@ -19,6 +19,8 @@
  *
  * Exits 77 (skipped) when the build has no h5 plugin (no libhdf5). */
 #include "check.h"
+#define FMT_TEST_PREFIX "h5_"
+#include "fmt_test.h"
 
 #include <ptm/ptm.h>
 
@@ -28,39 +30,14 @@
 #include <string.h>
 #include <unistd.h>
 
-static ptm_context *ctx;
-static const ptm_format *fmt;
-
 static int setup(void)
 {
-    ptm_context_options o;
-    ptm_context_options_init(&o);
-    o.ignore_env = 1;
-    o.skip_install_dir = 1;
     const char *paths[] = {PTM_BUILD_PLUGIN_DIR "/h5.so"};
     if (access(paths[0], R_OK) != 0)
         return 0;
-    o.plugin_paths = paths;
-    o.n_plugin_paths = 1;
-    if (ptm_context_new(&o, &ctx) != PTM_OK) {
-        fprintf(stderr, "context: %s\n", ptm_last_error());
+    if (fmt_test_setup(paths, 1, "h5"))
         exit(1);
-    }
-    fmt = ptm_context_find_format(ctx, "h5");
-    if (!fmt) {
-        fprintf(stderr, "no h5 format: %s\n", ptm_last_error());
-        exit(1);
-    }
     return 1;
-}
-
-static const char *tpath(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/h5_%s", PTM_TEST_TMP, name);
-    return buf[k];
 }
 
 static double elem(const ptm_tensor *t, int64_t i)

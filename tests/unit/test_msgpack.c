@@ -10,6 +10,8 @@
  * every truncation of a valid file, the writer's inverse mapping and its
  * refusals, and, through the gpt2 plugin, from_flax and ptm_model_cast. */
 #include "check.h"
+#define FMT_TEST_PREFIX "mp_"
+#include "fmt_test.h"
 
 #include <ptm/arch.h>
 #include <ptm/format.h>
@@ -21,8 +23,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static ptm_context *ctx;
-static const ptm_format *fmt;
 
 /* ------------------------------------------------------- msgpack emitter */
 
@@ -134,42 +134,6 @@ static void m_f32(bb *b, int nd, const int64_t *shape, const float *v)
 
 /* ------------------------------------------------------------- helpers */
 
-static const char *tpath(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/mp_%s", PTM_TEST_TMP, name);
-    return buf[k];
-}
-
-static void write_bytes(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f || (len && fwrite(data, 1, len, f) != len)) {
-        fprintf(stderr, "cannot write %s\n", path);
-        exit(2);
-    }
-    fclose(f);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc((size_t)n + 1);
-    if (fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
 
 static const char *file_of(const char *name, bb *b)
 {
@@ -1016,23 +980,9 @@ TEST(from_flax_and_cast)
 
 int main(void)
 {
-    ptm_context_options opts;
-    ptm_context_options_init(&opts);
     const char *paths[] = {PTM_BUILD_PLUGIN_DIR};
-    opts.plugin_paths = paths;
-    opts.n_plugin_paths = 1;
-    opts.ignore_env = 1;
-    opts.skip_install_dir = 1;
-    if (ptm_context_new(&opts, &ctx) != PTM_OK) {
-        fprintf(stderr, "ptm_context_new: %s\n", ptm_last_error());
+    if (fmt_test_setup(paths, 1, "msgpack"))
         return 1;
-    }
-    fmt = ptm_context_find_format(ctx, "msgpack");
-    if (!fmt) {
-        fprintf(stderr, "msgpack format not found: %s\n", ptm_last_error());
-        ptm_context_free(ctx);
-        return 1;
-    }
     RUN(descriptor);
     RUN(probe);
     RUN(spec_example_read);

@@ -19,6 +19,8 @@
  *   fixture-f8 OUT          float8 tensors (raw byte patterns) to OUT
  * Failures print "error STATUS MESSAGE" and exit 1. */
 #include "check.h"
+#define FMT_TEST_PREFIX "pt_"
+#include "fmt_test.h"
 
 #include <ptm/ptm.h>
 
@@ -27,45 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static ptm_context *ctx;
-static const ptm_format *fmt;
 
-static const char *tpath(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/pt_%s", PTM_TEST_TMP, name);
-    return buf[k];
-}
-
-static void write_bytes(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f || (len && fwrite(data, 1, len, f) != len)) {
-        fprintf(stderr, "cannot write %s\n", path);
-        exit(2);
-    }
-    fclose(f);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc((size_t)n + 1);
-    if (fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
 
 static uint32_t rd32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 static uint16_t rd16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
@@ -458,22 +422,9 @@ TEST(writer_f8_and_refusals)
 
 int main(int argc, char **argv)
 {
-    ptm_context_options opts;
-    ptm_context_options_init(&opts);
     const char *paths[] = {PTM_BUILD_PLUGIN_DIR "/pytorch.so", PTM_BUILD_PLUGIN_DIR "/safetensors.so"};
-    opts.plugin_paths = paths;
-    opts.n_plugin_paths = 2;
-    opts.ignore_env = 1;
-    opts.skip_install_dir = 1;
-    if (ptm_context_new(&opts, &ctx) != PTM_OK) {
-        fprintf(stderr, "ptm_context_new: %s\n", ptm_last_error());
+    if (fmt_test_setup(paths, 2, "pytorch"))
         return 1;
-    }
-    fmt = ptm_context_find_format(ctx, "pytorch");
-    if (!fmt) {
-        fprintf(stderr, "no pytorch format: %s\n", ptm_last_error());
-        return 1;
-    }
     int rc;
     if (argc > 1) {
         rc = tool(argc, argv);

@@ -6,6 +6,8 @@
  * order, escaping, padding and refusals.  Expected bytes are written out by
  * hand here from the spec, never produced by the plugin itself. */
 #include "check.h"
+#define FMT_TEST_PREFIX "st_"
+#include "fmt_test.h"
 
 #include <ptm/ptm.h>
 
@@ -15,47 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static ptm_context *ctx;
-static const ptm_format *fmt;
 
 /* ------------------------------------------------------------- helpers */
 
-static const char *tpath(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/st_%s", PTM_TEST_TMP, name);
-    return buf[k];
-}
-
-static void write_bytes(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f || (len && fwrite(data, 1, len, f) != len)) {
-        fprintf(stderr, "cannot write %s\n", path);
-        exit(2);
-    }
-    fclose(f);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc((size_t)n + 1);
-    if (fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
 
 /* A file: u64 LE `declared`, then `hlen` header bytes, then `dlen` data bytes. */
 static void write_raw_st(const char *path, uint64_t declared, const char *hdr, size_t hlen, const void *data,
@@ -1054,23 +1018,9 @@ TEST(roundtrip_values)
 
 int main(void)
 {
-    ptm_context_options opts;
-    ptm_context_options_init(&opts);
     const char *paths[] = {PTM_BUILD_PLUGIN_DIR "/safetensors.so"};
-    opts.plugin_paths = paths;
-    opts.n_plugin_paths = 1;
-    opts.ignore_env = 1;
-    opts.skip_install_dir = 1;
-    if (ptm_context_new(&opts, &ctx) != PTM_OK) {
-        fprintf(stderr, "ptm_context_new: %s\n", ptm_last_error());
+    if (fmt_test_setup(paths, 1, "safetensors"))
         return 1;
-    }
-    fmt = ptm_context_find_format(ctx, "safetensors");
-    if (!fmt) {
-        fprintf(stderr, "safetensors format not found: %s\n", ptm_last_error());
-        ptm_context_free(ctx);
-        return 1;
-    }
     RUN(descriptor);
     RUN(probe);
     RUN(spec_example_read);
