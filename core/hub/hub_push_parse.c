@@ -34,16 +34,6 @@ static int json_size(const cJSON *v, int64_t *out)
     return 1;
 }
 
-static int is_hex64(const char *s)
-{
-    if (!s || strlen(s) != 64)
-        return 0;
-    for (int i = 0; i < 64; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
-}
-
 ptm_status ptm__push_parse_preupload(const char *json, size_t len, const char *what, const char *const *paths,
                                      size_t n, int *is_lfs, int *ignore, char **remote_oid)
 {
@@ -226,7 +216,7 @@ ptm_status ptm__push_parse_batch(const char *json, size_t len, const char *what,
         ptm__lfs_action *x = &a[k++];
         const cJSON *oid = cJSON_GetObjectItemCaseSensitive(o, "oid");
         const cJSON *size = cJSON_GetObjectItemCaseSensitive(o, "size");
-        if (!cJSON_IsString(oid) || !is_hex64(oid->valuestring) || !json_size(size, &x->size)) {
+        if (!cJSON_IsString(oid) || !ptm__hub_is_hex(oid->valuestring, 64) || !json_size(size, &x->size)) {
             s = ptm_error(PTM_ERR_NETWORK, "%s: object %d has no valid oid (sha256) and size", what, (int)k - 1);
             break;
         }

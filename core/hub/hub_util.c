@@ -318,15 +318,17 @@ int ptm__hub_valid_filename(const char *f)
     }
 }
 
-int ptm__hub_is_commit_hash(const char *s)
+int ptm__hub_is_hex(const char *s, size_t n)
 {
-    if (!s || strlen(s) != 40)
+    if (!s || strlen(s) != n)
         return 0;
-    for (int i = 0; i < 40; i++)
+    for (size_t i = 0; i < n; i++)
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
             return 0;
     return 1;
 }
+
+int ptm__hub_is_commit_hash(const char *s) { return ptm__hub_is_hex(s, 40); }
 
 /* -------------------------------------------------------------- hashes */
 
@@ -441,11 +443,7 @@ ptm_status ptm__hub_http_error(const ptm__hub_response *rs, const char *what, in
             body_err[k] = '\0';
         }
     }
-    char *mu = NULL;
-    if (rs->url) {
-        size_t n = strcspn(rs->url, "?#");
-        mu = strndup(rs->url, n);
-    }
+    char *mu = rs->url ? ptm__hub_url_for_msg(rs->url) : NULL;
     int dup = msg && body_err[0] && !strcmp(msg, body_err);
     char buf[1024];
     snprintf(buf, sizeof buf, "%s: HTTP %ld%s%s%s%.300s%s%s from %s%s%.80s%s%s%s", what, st, code ? " " : "",
