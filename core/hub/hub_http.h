@@ -195,6 +195,8 @@ void ptm__hub_hex(const uint8_t *bytes, size_t n, char *out);
 ptm_status ptm__hub_sha256_file(const char *path, char out[65]);
 /* git blob sha1 ("blob <size>\0" + content) of a file as 40 hex + NUL. */
 ptm_status ptm__hub_git_sha1_file(const char *path, char out[41]);
+/* Either or both of the two above (NULL: not wanted) in one read. */
+ptm_status ptm__hub_hash_file(const char *path, char *sha256, char *git_sha1);
 
 /* ------------------------------------------------- parsers (untrusted) */
 

@@ -236,8 +236,8 @@ static ptm_status list_files(const char *dir, ptm__push_file **out, size_t *nout
         n++;
         if (!f[n - 1].name)
             s = ptm_error(PTM_ERR_NOMEM, "out of memory");
-        else if (!(s = ptm__hub_sha256_file(p, f[n - 1].sha256)))
-            s = ptm__hub_git_sha1_file(p, f[n - 1].sha1);
+        else
+            s = ptm__hub_hash_file(p, f[n - 1].sha256, f[n - 1].sha1);
     }
     closedir(d);
     if (s) {
