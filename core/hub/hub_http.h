@@ -200,6 +200,12 @@ ptm_status ptm__hub_hash_file(const char *path, char *sha256, char *git_sha1);
 
 /* ------------------------------------------------- parsers (untrusted) */
 
+struct cJSON;
+/* Parse a server's JSON answer whose top level must be an object (or an
+ * array with want_array); else PTM_ERR_NETWORK naming `what`.  The caller
+ * frees *root with cJSON_Delete. */
+ptm_status ptm__hub_json_root(const char *json, size_t len, const char *what, struct cJSON **root, int want_array);
+
 /* Etag normalisation (spec §1.8): leading 'W' and '/' characters, then
  * '"' at both ends removed.  malloc'd. */
 char *ptm__hub_normalize_etag(const char *etag);

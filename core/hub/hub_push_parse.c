@@ -10,18 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static cJSON *parse_object(const char *json, size_t len, const char *what, ptm_status *s)
-{
-    cJSON *root = json ? cJSON_ParseWithLength(json, len) : NULL;
-    if (!root || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        *s = ptm_error(PTM_ERR_NETWORK, "%s: the server's answer is not a JSON object", what);
-        return NULL;
-    }
-    *s = PTM_OK;
-    return root;
-}
-
 /* A JSON number that is a whole value in [0, 2^53]. */
 static int json_size(const cJSON *v, int64_t *out)
 {
@@ -39,9 +27,9 @@ ptm_status ptm__push_parse_preupload(const char *json, size_t len, const char *w
 {
     for (size_t i = 0; i < n; i++)
         remote_oid[i] = NULL;
-    ptm_status s;
-    cJSON *root = parse_object(json, len, what, &s);
-    if (!root)
+    cJSON *root;
+    ptm_status s = ptm__hub_json_root(json, len, what, &root, 0);
+    if (s)
         return s;
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(root, "files");
     if (!cJSON_IsArray(files))
@@ -196,9 +184,9 @@ static ptm_status parse_multipart(const cJSON *header, ptm__lfs_action *a, const
 
 ptm_status ptm__push_parse_batch(const char *json, size_t len, const char *what, ptm__lfs_action **out, size_t *nout)
 {
-    ptm_status s;
-    cJSON *root = parse_object(json, len, what, &s);
-    if (!root)
+    cJSON *root;
+    ptm_status s = ptm__hub_json_root(json, len, what, &root, 0);
+    if (s)
         return s;
     const cJSON *objs = cJSON_GetObjectItemCaseSensitive(root, "objects");
     int n = cJSON_IsArray(objs) ? cJSON_GetArraySize(objs) : -1;
@@ -272,9 +260,9 @@ ptm_status ptm__push_parse_batch(const char *json, size_t len, const char *what,
 
 ptm_status ptm__push_parse_commit(const char *json, size_t len, const char *what, char **commit_url, char **pr_url)
 {
-    ptm_status s;
-    cJSON *root = parse_object(json, len, what, &s);
-    if (!root)
+    cJSON *root;
+    ptm_status s = ptm__hub_json_root(json, len, what, &root, 0);
+    if (s)
         return s;
     const cJSON *url = cJSON_GetObjectItemCaseSensitive(root, "commitUrl");
     const cJSON *pr = cJSON_GetObjectItemCaseSensitive(root, "pullRequestUrl");
