@@ -69,12 +69,6 @@ static ptm_status try_fetch(ptm__hub *h, const ptm_hub_options *o, const char *r
     return s;
 }
 
-static char *parent_dir(const char *p)
-{
-    const char *slash = strrchr(p, '/');
-    return slash ? strndup(p, (size_t)(slash - p)) : ptm__strdup(".");
-}
-
 ptm_status ptm_hub_snapshot_for_load(ptm_context *ctx, const char *repo_id, const ptm_hub_options *opts, int from_tf,
                                      int from_flax, char **dir_out)
 {
@@ -95,7 +89,7 @@ ptm_status ptm_hub_snapshot_for_load(ptm_context *ctx, const char *repo_id, cons
     free(f);
     if (s)
         goto done;
-    if (!(dir = parent_dir(cfg))) {
+    if (!(dir = ptm__hub_parent_of(cfg))) {
         s = ptm_error(PTM_ERR_NOMEM, "out of memory");
         goto done;
     }

@@ -57,7 +57,7 @@ ptm_status ptm__hub_mkdirs(const char *path)
     return PTM_OK;
 }
 
-static char *parent_of(const char *path)
+char *ptm__hub_parent_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
     return slash ? strndup(path, (size_t)(slash - path)) : ptm__strdup(".");
@@ -94,7 +94,7 @@ ptm_status ptm__hub_write_ref(const char *storage, const char *rev, const char *
     if (same)
         return PTM_OK;
     char *p = ptm__asprintf("%s/refs/%s", storage, rev);
-    char *dir = p ? parent_of(p) : NULL;
+    char *dir = p ? ptm__hub_parent_of(p) : NULL;
     ptm_status s = !p || !dir ? ptm_error(PTM_ERR_NOMEM, "out of memory") : ptm__hub_mkdirs(dir);
     if (!s)
         s = ptm__write_file_atomic(p, commit, strlen(commit));
@@ -106,7 +106,7 @@ ptm_status ptm__hub_write_ref(const char *storage, const char *rev, const char *
 ptm_status ptm__hub_link(const char *storage, const char *commit, const char *filename, const char *etag)
 {
     char *ptr = ptm__asprintf("%s/snapshots/%s/%s", storage, commit, filename);
-    char *dir = ptr ? parent_of(ptr) : NULL;
+    char *dir = ptr ? ptm__hub_parent_of(ptr) : NULL;
     size_t depth = 2;
     for (const char *c = filename; *c; c++)
         depth += *c == '/';
@@ -147,7 +147,7 @@ done:
 ptm_status ptm__hub_mark_missing(const char *storage, const char *commit, const char *filename)
 {
     char *p = ptm__asprintf("%s/.no_exist/%s/%s", storage, commit, filename);
-    char *dir = p ? parent_of(p) : NULL;
+    char *dir = p ? ptm__hub_parent_of(p) : NULL;
     ptm_status s = !p || !dir ? ptm_error(PTM_ERR_NOMEM, "out of memory") : ptm__hub_mkdirs(dir);
     if (!s) {
         int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);

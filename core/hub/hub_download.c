@@ -196,16 +196,6 @@ static int64_t fd_size(int fd)
     return fstat(fd, &st) == 0 ? (int64_t)st.st_size : -1;
 }
 
-static int is_hex(const char *s, size_t n)
-{
-    if (strlen(s) != n)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
-}
-
 /* Download m->location into blobs/<etag> (the caller holds the lock). */
 static ptm_status download_blob(ptm__hub *h, const meta *m, const char *blob, const char *filename, const char *what)
 {
@@ -309,7 +299,7 @@ static ptm_status download_blob(ptm__hub *h, const meta *m, const char *blob, co
     close(fd);
     fd = -1;
     char got[65];
-    int sha = is_hex(m->etag, 64), git = is_hex(m->etag, 40);
+    int sha = ptm__hub_is_hex(m->etag, 64), git = ptm__hub_is_hex(m->etag, 40);
     if (sha || git) {
         if ((s = sha ? ptm__hub_sha256_file(tmp, got) : ptm__hub_git_sha1_file(tmp, got)))
             goto fail;

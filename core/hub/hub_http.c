@@ -64,9 +64,7 @@ const char *ptm__hub_header(const ptm__hub_response *rs, const char *name)
     return NULL;
 }
 
-/* The URL without its query and fragment, for messages (signed CDN URLs
- * carry long query strings). */
-static char *url_for_msg(const char *url)
+char *ptm__hub_url_for_msg(const char *url)
 {
     size_t n = strcspn(url, "?#");
     char *p = malloc(n + 1);
@@ -405,7 +403,7 @@ ptm_status ptm__hub_request_do(const ptm__hub_request *rq, ptm__hub_response *rs
             goto done;
         }
         if (cc != CURLE_OK || x.werr) {
-            char *mu = url_for_msg(url);
+            char *mu = ptm__hub_url_for_msg(url);
             if (x.werr == PTM_ERR_IO)
                 s = ptm_error(PTM_ERR_IO, "%s %s: cannot write the answer: %s", method, mu ? mu : "?",
                               strerror(x.werrno));
@@ -432,7 +430,7 @@ ptm_status ptm__hub_request_do(const ptm__hub_request *rq, ptm__hub_response *rs
         if (!next)
             break; /* a 3xx without Location is the answer */
         if (hop + 1 >= MAX_HOPS) {
-            char *mu = url_for_msg(rq->url);
+            char *mu = ptm__hub_url_for_msg(rq->url);
             s = ptm_error(PTM_ERR_NETWORK, "%s %s: more than %d redirects", method, mu ? mu : "?", MAX_HOPS);
             free(mu);
             goto done;

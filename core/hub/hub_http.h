@@ -107,6 +107,9 @@ void ptm__hub_response_free(ptm__hub_response *rs);
 int ptm__hub_header_line(ptm__hub_response *rs, const char *line, size_t n);
 /* Value of a response header (case-insensitive name), or NULL. */
 const char *ptm__hub_header(const ptm__hub_response *rs, const char *name);
+/* The URL without its query and fragment, for messages (signed CDN URLs
+ * carry long query strings); malloc'd, NULL on OOM. */
+char *ptm__hub_url_for_msg(const char *url);
 
 /* 1 for timeouts, connection errors and 408/429/500/502/503/504 (the
  * answers worth a retry, spec §1.7), else 0. */
@@ -179,6 +182,8 @@ int ptm__hub_valid_repo_id(const char *id);
 /* A file path inside a repo: relative, no "" / "." / ".." segments, no
  * backslash, no drive letter. */
 int ptm__hub_valid_filename(const char *f);
+/* Exactly n lowercase hex characters (0 for NULL). */
+int ptm__hub_is_hex(const char *s, size_t n);
 /* Exactly 40 lowercase hex characters. */
 int ptm__hub_is_commit_hash(const char *s);
 
@@ -190,8 +195,16 @@ void ptm__hub_hex(const uint8_t *bytes, size_t n, char *out);
 ptm_status ptm__hub_sha256_file(const char *path, char out[65]);
 /* git blob sha1 ("blob <size>\0" + content) of a file as 40 hex + NUL. */
 ptm_status ptm__hub_git_sha1_file(const char *path, char out[41]);
+/* Either or both of the two above (NULL: not wanted) in one read. */
+ptm_status ptm__hub_hash_file(const char *path, char *sha256, char *git_sha1);
 
 /* ------------------------------------------------- parsers (untrusted) */
+
+struct cJSON;
+/* Parse a server's JSON answer whose top level must be an object (or an
+ * array with want_array); else PTM_ERR_NETWORK naming `what`.  The caller
+ * frees *root with cJSON_Delete. */
+ptm_status ptm__hub_json_root(const char *json, size_t len, const char *what, struct cJSON **root, int want_array);
 
 /* Etag normalisation (spec §1.8): leading 'W' and '/' characters, then
  * '"' at both ends removed.  malloc'd. */

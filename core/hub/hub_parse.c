@@ -158,16 +158,15 @@ char *ptm__hub_link_next(const char *link)
     return NULL;
 }
 
-static int json_root(const char *json, size_t len, const char *what, cJSON **root, int want_array)
+ptm_status ptm__hub_json_root(const char *json, size_t len, const char *what, cJSON **root, int want_array)
 {
-    *root = cJSON_ParseWithLength(json, len);
+    *root = json ? cJSON_ParseWithLength(json, len) : NULL;
     if (!*root || (want_array ? !cJSON_IsArray(*root) : !cJSON_IsObject(*root))) {
         cJSON_Delete(*root);
         *root = NULL;
-        ptm_error(PTM_ERR_NETWORK, "%s: the answer is not a JSON %s", what, want_array ? "array" : "object");
-        return -1;
+        return ptm_error(PTM_ERR_NETWORK, "%s: the answer is not a JSON %s", what, want_array ? "array" : "object");
     }
-    return 0;
+    return PTM_OK;
 }
 
 ptm_status ptm__hub_parse_revision(const char *json, size_t len, const char *what, char **sha, char ***files,
@@ -177,7 +176,7 @@ ptm_status ptm__hub_parse_revision(const char *json, size_t len, const char *wha
     *files = NULL;
     *nfiles = 0;
     cJSON *root;
-    if (json_root(json, len, what, &root, 0))
+    if (ptm__hub_json_root(json, len, what, &root, 0))
         return PTM_ERR_NETWORK;
     ptm_status s = PTM_OK;
     const cJSON *jsha = cJSON_GetObjectItemCaseSensitive(root, "sha");
@@ -240,7 +239,7 @@ ptm_status ptm__hub_parse_tree(const char *json, size_t len, const char *what, p
     *entries = NULL;
     *n = 0;
     cJSON *root;
-    if (json_root(json, len, what, &root, 1))
+    if (ptm__hub_json_root(json, len, what, &root, 1))
         return PTM_ERR_NETWORK;
     ptm_status s = PTM_OK;
     int cnt = cJSON_GetArraySize(root);

@@ -50,6 +50,15 @@ ptm_status ptm__push_api(const ptm__push_ctx *c, const char *what, const char *m
     return s ? ptm_error_prefix(s, "%s", what) : s;
 }
 
+ptm_status ptm__push_api_ok(const ptm__push_ctx *c, const char *what, const char *method, const char *url,
+                            const char *content_type, const char *body, size_t len, ptm__hub_response *rs)
+{
+    ptm_status s = ptm__push_api(c, what, method, url, content_type, body, len, rs);
+    if (!s && rs->status >= 400)
+        s = ptm__hub_http_error(rs, what, c->token != NULL);
+    return s;
+}
+
 /* Base64 of n bytes (malloc'd, NUL-terminated). */
 char *ptm__push_base64(const void *data, size_t n)
 {
@@ -227,8 +236,8 @@ static ptm_status list_files(const char *dir, ptm__push_file **out, size_t *nout
         n++;
         if (!f[n - 1].name)
             s = ptm_error(PTM_ERR_NOMEM, "out of memory");
-        else if (!(s = ptm__hub_sha256_file(p, f[n - 1].sha256)))
-            s = ptm__hub_git_sha1_file(p, f[n - 1].sha1);
+        else
+            s = ptm__hub_hash_file(p, f[n - 1].sha256, f[n - 1].sha1);
     }
     closedir(d);
     if (s) {
@@ -301,11 +310,9 @@ static ptm_status preupload(const ptm__push_ctx *c, ptm__push_file *f, size_t n)
         ptm__hub_response rs;
         char what[300];
         snprintf(what, sizeof what, "%s: preupload at %.100s", c->repo_id, c->revision);
-        s = ptm__push_api(c, what, "POST", url, "application/json", body, strlen(body), &rs);
+        s = ptm__push_api_ok(c, what, "POST", url, "application/json", body, strlen(body), &rs);
         free(body);
-        if (!s && rs.status >= 400)
-            s = ptm__hub_http_error(&rs, what, c->token != NULL);
-        else if (!s)
+        if (!s)
             s = ptm__push_parse_preupload(rs.body, rs.body_len, what, paths, m, lfs, ign, oids);
         ptm__hub_response_free(&rs);
         for (size_t i = 0; i < m && !s; i++) {
@@ -324,25 +331,17 @@ static ptm_status preupload(const ptm__push_ctx *c, ptm__push_file *f, size_t n)
 
 /* ----------------------------------------------------------- commit */
 
-static int add_line(cJSON *line, char **buf, size_t *len)
+/* One ndjson line; frees `line`.  0 when it could not be printed. */
+static int add_line(cJSON *line, ptm__sbuf *b)
 {
     char *t = line ? cJSON_PrintUnformatted(line) : NULL;
     cJSON_Delete(line);
     if (!t)
         return 0;
-    size_t tl = strlen(t);
-    char *nb = realloc(*buf, *len + tl + 2);
-    if (!nb) {
-        free(t);
-        return 0;
-    }
-    memcpy(nb + *len, t, tl);
-    nb[*len + tl] = '\n';
-    *len += tl + 1;
-    nb[*len] = '\0';
-    *buf = nb;
+    ptm__sb_puts(b, t);
+    ptm__sb_put(b, "\n", 1);
     free(t);
-    return 1;
+    return !b->oom;
 }
 
 static cJSON *keyed(const char *key, cJSON **value)
@@ -364,13 +363,12 @@ static cJSON *keyed(const char *key, cJSON **value)
 static ptm_status build_commit(const char *message, const char *description, const ptm__push_file *f, size_t n,
                                char **out, size_t *out_len)
 {
-    char *buf = NULL;
-    size_t len = 0;
+    ptm__sbuf b = {0};
     cJSON *v;
     cJSON *line = keyed("header", &v);
     int ok = line && cJSON_AddStringToObject(v, "summary", message) &&
              cJSON_AddStringToObject(v, "description", description ? description : "");
-    ok = ok ? add_line(line, &buf, &len) : (cJSON_Delete(line), 0);
+    ok = ok ? add_line(line, &b) : (cJSON_Delete(line), 0);
     ptm_status s = ok ? PTM_OK : ptm_error(PTM_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n && !s; i++) {
         if (f[i].ignore || f[i].unchanged)
@@ -391,16 +389,16 @@ static ptm_status build_commit(const char *message, const char *description, con
                  cJSON_AddStringToObject(v, "path", f[i].name) && cJSON_AddStringToObject(v, "encoding", "base64");
             free(b64);
         }
-        ok = ok ? add_line(line, &buf, &len) : (cJSON_Delete(line), 0);
+        ok = ok ? add_line(line, &b) : (cJSON_Delete(line), 0);
         if (!ok)
             s = ptm_error(PTM_ERR_NOMEM, "out of memory");
     }
     if (s) {
-        free(buf);
+        free(b.p);
         return s;
     }
-    *out = buf;
-    *out_len = len;
+    *out = b.p;
+    *out_len = b.len;
     return PTM_OK;
 }
 
@@ -422,11 +420,9 @@ static ptm_status commit(const ptm__push_ctx *c, const char *message, const char
     ptm__hub_response rs;
     char what[300];
     snprintf(what, sizeof what, "%s: commit to %.100s", c->repo_id, c->revision);
-    s = ptm__push_api(c, what, "POST", url, "application/x-ndjson", body, len, &rs);
+    s = ptm__push_api_ok(c, what, "POST", url, "application/x-ndjson", body, len, &rs);
     char *commit_url = NULL, *pr_url = NULL;
-    if (!s && rs.status >= 400)
-        s = ptm__hub_http_error(&rs, what, c->token != NULL);
-    else if (!s)
+    if (!s)
         s = ptm__push_parse_commit(rs.body, rs.body_len, what, &commit_url, &pr_url);
     if (!s && c->create_pr && !pr_url)
         s = ptm_error(PTM_ERR_NETWORK, "%s: a pull request was asked, but the answer has no pullRequestUrl", what);
@@ -456,12 +452,10 @@ static ptm_status current_commit_url(const ptm__push_ctx *c, char **url_out)
     char what[300];
     snprintf(what, sizeof what, "%s: revision %.100s", c->repo_id, c->revision);
     ptm__hub_response rs;
-    ptm_status s = ptm__push_api(c, what, "GET", url, NULL, NULL, 0, &rs);
+    ptm_status s = ptm__push_api_ok(c, what, "GET", url, NULL, NULL, 0, &rs);
     char *sha = NULL, **names = NULL;
     size_t nn = 0;
-    if (!s && rs.status >= 400)
-        s = ptm__hub_http_error(&rs, what, c->token != NULL);
-    else if (!s)
+    if (!s)
         s = ptm__hub_parse_revision(rs.body, rs.body_len, what, &sha, &names, &nn);
     if (!s) {
         ptm_log(PTM_LOG_WARN, "%s: no files have been modified since the last commit at %s; no commit made",

@@ -48,6 +48,10 @@ void ptm__push_files_free(ptm__push_file *f, size_t n);
  * whatever the status. */
 ptm_status ptm__push_api(const ptm__push_ctx *c, const char *what, const char *method, const char *url,
                          const char *content_type, const char *body, size_t len, ptm__hub_response *rs);
+/* ptm__push_api, and an answer of HTTP 400 or more is an error too
+ * (ptm__hub_http_error).  Free rs afterwards, whatever the status. */
+ptm_status ptm__push_api_ok(const ptm__push_ctx *c, const char *what, const char *method, const char *url,
+                            const char *content_type, const char *body, size_t len, ptm__hub_response *rs);
 /* Base64 (malloc'd, NUL-terminated; NULL on OOM). */
 char *ptm__push_base64(const void *data, size_t n);
 /* LFS batch + transfers (basic, multipart, verify) for the files marked

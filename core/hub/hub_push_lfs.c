@@ -261,11 +261,9 @@ ptm_status ptm__push_lfs(const ptm__push_ctx *c, const ptm__push_file *f, size_t
         ptm__hub_response rs;
         ptm__lfs_action *acts = NULL;
         size_t nacts = 0;
-        s = ptm__push_api(c, what, "POST", url, "application/vnd.git-lfs+json", body, strlen(body), &rs);
+        s = ptm__push_api_ok(c, what, "POST", url, "application/vnd.git-lfs+json", body, strlen(body), &rs);
         free(body);
-        if (!s && rs.status >= 400)
-            s = ptm__hub_http_error(&rs, what, c->token != NULL);
-        else if (!s)
+        if (!s)
             s = ptm__push_parse_batch(rs.body, rs.body_len, what, &acts, &nacts);
         ptm__hub_response_free(&rs);
         /* every object asked must be answered, with our size */

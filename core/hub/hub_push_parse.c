@@ -10,18 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static cJSON *parse_object(const char *json, size_t len, const char *what, ptm_status *s)
-{
-    cJSON *root = json ? cJSON_ParseWithLength(json, len) : NULL;
-    if (!root || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        *s = ptm_error(PTM_ERR_NETWORK, "%s: the server's answer is not a JSON object", what);
-        return NULL;
-    }
-    *s = PTM_OK;
-    return root;
-}
-
 /* A JSON number that is a whole value in [0, 2^53]. */
 static int json_size(const cJSON *v, int64_t *out)
 {
@@ -34,24 +22,14 @@ static int json_size(const cJSON *v, int64_t *out)
     return 1;
 }
 
-static int is_hex64(const char *s)
-{
-    if (!s || strlen(s) != 64)
-        return 0;
-    for (int i = 0; i < 64; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
-}
-
 ptm_status ptm__push_parse_preupload(const char *json, size_t len, const char *what, const char *const *paths,
                                      size_t n, int *is_lfs, int *ignore, char **remote_oid)
 {
     for (size_t i = 0; i < n; i++)
         remote_oid[i] = NULL;
-    ptm_status s;
-    cJSON *root = parse_object(json, len, what, &s);
-    if (!root)
+    cJSON *root;
+    ptm_status s = ptm__hub_json_root(json, len, what, &root, 0);
+    if (s)
         return s;
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(root, "files");
     if (!cJSON_IsArray(files))
@@ -206,9 +184,9 @@ static ptm_status parse_multipart(const cJSON *header, ptm__lfs_action *a, const
 
 ptm_status ptm__push_parse_batch(const char *json, size_t len, const char *what, ptm__lfs_action **out, size_t *nout)
 {
-    ptm_status s;
-    cJSON *root = parse_object(json, len, what, &s);
-    if (!root)
+    cJSON *root;
+    ptm_status s = ptm__hub_json_root(json, len, what, &root, 0);
+    if (s)
         return s;
     const cJSON *objs = cJSON_GetObjectItemCaseSensitive(root, "objects");
     int n = cJSON_IsArray(objs) ? cJSON_GetArraySize(objs) : -1;
@@ -226,7 +204,7 @@ ptm_status ptm__push_parse_batch(const char *json, size_t len, const char *what,
         ptm__lfs_action *x = &a[k++];
         const cJSON *oid = cJSON_GetObjectItemCaseSensitive(o, "oid");
         const cJSON *size = cJSON_GetObjectItemCaseSensitive(o, "size");
-        if (!cJSON_IsString(oid) || !is_hex64(oid->valuestring) || !json_size(size, &x->size)) {
+        if (!cJSON_IsString(oid) || !ptm__hub_is_hex(oid->valuestring, 64) || !json_size(size, &x->size)) {
             s = ptm_error(PTM_ERR_NETWORK, "%s: object %d has no valid oid (sha256) and size", what, (int)k - 1);
             break;
         }
@@ -282,9 +260,9 @@ ptm_status ptm__push_parse_batch(const char *json, size_t len, const char *what,
 
 ptm_status ptm__push_parse_commit(const char *json, size_t len, const char *what, char **commit_url, char **pr_url)
 {
-    ptm_status s;
-    cJSON *root = parse_object(json, len, what, &s);
-    if (!root)
+    cJSON *root;
+    ptm_status s = ptm__hub_json_root(json, len, what, &root, 0);
+    if (s)
         return s;
     const cJSON *url = cJSON_GetObjectItemCaseSensitive(root, "commitUrl");
     const cJSON *pr = cJSON_GetObjectItemCaseSensitive(root, "pullRequestUrl");

@@ -318,15 +318,17 @@ int ptm__hub_valid_filename(const char *f)
     }
 }
 
-int ptm__hub_is_commit_hash(const char *s)
+int ptm__hub_is_hex(const char *s, size_t n)
 {
-    if (!s || strlen(s) != 40)
+    if (!s || strlen(s) != n)
         return 0;
-    for (int i = 0; i < 40; i++)
+    for (size_t i = 0; i < n; i++)
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
             return 0;
     return 1;
 }
+
+int ptm__hub_is_commit_hash(const char *s) { return ptm__hub_is_hex(s, 40); }
 
 /* -------------------------------------------------------------- hashes */
 
@@ -340,22 +342,29 @@ void ptm__hub_hex(const uint8_t *b, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static ptm_status digest_file(const char *path, const EVP_MD *md, int git_blob, char *out)
+/* sha256 and/or git's blob sha1 of a file, in one read of it. */
+ptm_status ptm__hub_hash_file(const char *path, char *sha256, char *git_sha1)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return ptm_error(PTM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_MD_CTX *c[2] = {sha256 ? EVP_MD_CTX_new() : NULL, git_sha1 ? EVP_MD_CTX_new() : NULL};
+    char *out[2] = {sha256, git_sha1};
     ptm_status s = PTM_OK;
-    if (!c || fstat(fd, &st) != 0 || !EVP_DigestInit_ex(c, md, NULL)) {
-        s = ptm_error(c ? PTM_ERR_IO : PTM_ERR_NOMEM, "%s: cannot hash", path);
+    if ((sha256 && !c[0]) || (git_sha1 && !c[1])) {
+        s = ptm_error(PTM_ERR_NOMEM, "%s: cannot hash", path);
         goto done;
     }
-    if (git_blob) {
+    if (fstat(fd, &st) != 0 || (c[0] && !EVP_DigestInit_ex(c[0], EVP_sha256(), NULL)) ||
+        (c[1] && !EVP_DigestInit_ex(c[1], EVP_sha1(), NULL))) {
+        s = ptm_error(PTM_ERR_IO, "%s: cannot hash", path);
+        goto done;
+    }
+    if (c[1]) {
         char head[48];
         int k = snprintf(head, sizeof head, "blob %lld", (long long)st.st_size);
-        EVP_DigestUpdate(c, head, (size_t)k + 1); /* the NUL is part of the header */
+        EVP_DigestUpdate(c[1], head, (size_t)k + 1); /* the NUL is part of the header */
     }
     static _Thread_local unsigned char buf[1 << 16];
     for (;;) {
@@ -368,20 +377,27 @@ static ptm_status digest_file(const char *path, const EVP_MD *md, int git_blob, 
         }
         if (r == 0)
             break;
-        EVP_DigestUpdate(c, buf, (size_t)r);
+        for (int i = 0; i < 2; i++)
+            if (c[i])
+                EVP_DigestUpdate(c[i], buf, (size_t)r);
     }
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int dl = 0;
-    EVP_DigestFinal_ex(c, d, &dl);
-    ptm__hub_hex(d, dl, out);
+    for (int i = 0; i < 2; i++) {
+        if (!c[i])
+            continue;
+        unsigned char d[EVP_MAX_MD_SIZE];
+        unsigned int dl = 0;
+        EVP_DigestFinal_ex(c[i], d, &dl);
+        ptm__hub_hex(d, dl, out[i]);
+    }
 done:
-    EVP_MD_CTX_free(c);
+    EVP_MD_CTX_free(c[0]);
+    EVP_MD_CTX_free(c[1]);
     close(fd);
     return s;
 }
 
-ptm_status ptm__hub_sha256_file(const char *path, char out[65]) { return digest_file(path, EVP_sha256(), 0, out); }
-ptm_status ptm__hub_git_sha1_file(const char *path, char out[41]) { return digest_file(path, EVP_sha1(), 1, out); }
+ptm_status ptm__hub_sha256_file(const char *path, char out[65]) { return ptm__hub_hash_file(path, out, NULL); }
+ptm_status ptm__hub_git_sha1_file(const char *path, char out[41]) { return ptm__hub_hash_file(path, NULL, out); }
 
 /* ------------------------------------------------------------ errors */
 
@@ -441,11 +457,7 @@ ptm_status ptm__hub_http_error(const ptm__hub_response *rs, const char *what, in
             body_err[k] = '\0';
         }
     }
-    char *mu = NULL;
-    if (rs->url) {
-        size_t n = strcspn(rs->url, "?#");
-        mu = strndup(rs->url, n);
-    }
+    char *mu = rs->url ? ptm__hub_url_for_msg(rs->url) : NULL;
     int dup = msg && body_err[0] && !strcmp(msg, body_err);
     char buf[1024];
     snprintf(buf, sizeof buf, "%s: HTTP %ld%s%s%s%.300s%s%s from %s%s%.80s%s%s%s", what, st, code ? " " : "",

@@ -421,8 +421,20 @@ def access(req, repo_id, relative_tail):
     return repo, False
 
 
+def access_commit(req, repo_id, rev, relative_tail):
+    """(repo, commit) when the caller may read repo_id and rev names a
+    commit, else (None, None) after answering the request."""
+    repo, done = access(req, repo_id, relative_tail)
+    if done:
+        return None, None
+    commit = req.ctx.store.resolve(repo, rev)
+    if commit is None:
+        req.hub_error(404, "RevisionNotFound", "Invalid rev id: %s" % rev)
+        return None, None
+    return repo, commit
+
+
 def resolve_file(req, m):
-    store = req.ctx.store
     repo_id = m.group("repo")
     rev_raw, path_raw = m.group("rev"), m.group("path")
     rev = urllib.parse.unquote(rev_raw)
@@ -432,13 +444,10 @@ def resolve_file(req, m):
     def tail(new):
         return "/%s/resolve/%s/%s%s" % (new, rev_raw, path_raw, "?renamed=1" if not query else "")
 
-    repo, done = access(req, repo_id, tail)
-    if done:
+    repo, commit = access_commit(req, repo_id, rev, tail)
+    if repo is None:
         return
     head = req.command == "HEAD"
-    commit = store.resolve(repo, rev)
-    if commit is None:
-        return req.hub_error(404, "RevisionNotFound", "Invalid rev id: %s" % rev)
     files = repo.commits[commit]["files"]
     entry = files.get(path)
     if entry is None:
@@ -481,19 +490,15 @@ def cdn_get(req, m):
 
 
 def api_revision(req, m):
-    store = req.ctx.store
     repo_id = m.group("repo")
     rev = urllib.parse.unquote(m.group("rev") or "main")
 
     def tail(new):
         return "/api/models/%s/revision/%s" % (new, m.group("rev") or "main")
 
-    repo, done = access(req, repo_id, tail)
-    if done:
+    repo, commit = access_commit(req, repo_id, rev, tail)
+    if repo is None:
         return
-    commit = store.resolve(repo, rev)
-    if commit is None:
-        return req.hub_error(404, "RevisionNotFound", "Invalid rev id: %s" % rev)
     files = repo.commits[commit]["files"]
     req.send_json(200, {"_id": "x" + commit[:23], "id": repo_id, "sha": commit, "private": repo.private,
                         "gated": "manual" if repo.gated else False,
@@ -501,7 +506,6 @@ def api_revision(req, m):
 
 
 def api_tree(req, m):
-    store = req.ctx.store
     repo_id = m.group("repo")
     rev = urllib.parse.unquote(m.group("rev"))
     sub = urllib.parse.unquote(m.group("path") or "").strip("/")
@@ -511,12 +515,9 @@ def api_tree(req, m):
     def tail(new):
         return "/api/models/%s/tree/%s" % (new, m.group("rev"))
 
-    repo, done = access(req, repo_id, tail)
-    if done:
+    repo, commit = access_commit(req, repo_id, rev, tail)
+    if repo is None:
         return
-    commit = store.resolve(repo, rev)
-    if commit is None:
-        return req.hub_error(404, "RevisionNotFound", "Invalid rev id: %s" % rev)
     files = repo.commits[commit]["files"]
     entries, dirs = [], set()
     prefix = sub + "/" if sub else ""
