@@ -48,6 +48,9 @@ void cli_load_options_init(ptm_load_options *o);
 #define CLI_LOAD_HELP                                                                          \
     "  --dtype D       load the parameters as D: auto (default: the checkpoint's\n"             \
     "                  dtype), f32, f16 or bf16\n"                                             \
+    CLI_SOURCE_HELP
+/* The options of cli_load_option but --dtype (ptm convert's --dtype casts). */
+#define CLI_SOURCE_HELP                                                                        \
     "  --class NAME    build this model class instead of config.json's\n"                     \
     "  --from-tf       load tf_model.h5 (transformers' from_tf=True)\n"                         \
     "  --from-flax     load flax_model.msgpack (transformers' from_flax=True)\n"         \

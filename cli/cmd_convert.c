@@ -31,10 +31,8 @@ static const char usage[] =
     "  --keep-f32 PAT    with --dtype: leave parameters whose name matches the\n"
     "                    shell pattern PAT as they are (repeatable), like the\n"
     "                    mask of Flax's to_bf16; e.g. --keep-f32 '*ln_*'\n"
-    "  --class NAME      build this model class instead of config.json's\n"
-    "  --from-tf         load tf_model.h5 (transformers' from_tf=True)\n"
-    "  --from-flax       load flax_model.msgpack (transformers' from_flax=True)\n"
-    "  -h, --help        show this help\n";
+    CLI_SOURCE_HELP
+    "  -h, --help      show this help\n";
 
 int cmd_convert(int argc, char **argv)
 {

@@ -133,7 +133,7 @@ static void draw_progress(void *user, const char *filename, uint64_t done, uint6
 
 static ptm_hub_options cli_hub;
 
-static void hub_init(ptm_hub_options *h)
+void cli_hub_options_init(ptm_hub_options *h)
 {
     ptm_hub_options_init(h);
     const char *e = getenv("HF_HUB_DISABLE_PROGRESS_BARS");
@@ -184,8 +184,6 @@ int cli_hub_option(const char *cmd, int argc, char **argv, int *i, ptm_hub_optio
     return 0;
 }
 
-void cli_hub_options_init(ptm_hub_options *h) { hub_init(h); }
-
 int cli_context(const char *cmd, ptm_context **ctx)
 {
     if (ptm_context_new(NULL, ctx) != PTM_OK)
@@ -222,6 +220,6 @@ void cli_load_options_init(ptm_load_options *o)
 {
     ptm_load_options_init(o);
     o->dtype = PTM_DTYPE_AUTO; /* the command line keeps the checkpoint's dtype unless told */
-    hub_init(&cli_hub);
+    cli_hub_options_init(&cli_hub);
     o->hub = &cli_hub; /* one command per process: the options live here */
 }

@@ -175,8 +175,8 @@ const ptm__weight_candidate *ptm__weight_candidates(size_t *n)
     return order;
 }
 
-/* The weight files transformers would pick in a folder (PyTorch side,
- * without from_tf / from_flax), as path strings. */
+/* The weight files transformers would pick in a folder (the TF / Flax
+ * ones only with from_tf / from_flax), as path strings. */
 static ptm_status pick_files(const char *dir, int from_tf, int from_flax, char ***files, size_t *nfiles)
 {
     size_t norder;
@@ -195,20 +195,25 @@ static ptm_status pick_files(const char *dir, int from_tf, int from_flax, char *
         free(p);
         return s;
     }
-    static const char *const others[] = {"tf_model.h5", "tf_model.h5.index.json", "flax_model.msgpack",
-                                         "flax_model.msgpack.index.json", "model.ckpt.index"};
-    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
-        char *p = ptm__path_join(dir, others[i]);
-        int there = p && ptm__is_file(p);
+    /* none: say so, naming a TF or Flax checkpoint that is there (the
+     * candidates skipped above), or a TF 1 one */
+    for (size_t i = 0; i <= norder; i++) {
+        if (i < norder && !order[i].needs)
+            continue;
+        const char *name = i < norder ? order[i].name : "model.ckpt.index";
+        char *p = ptm__path_join(dir, name);
+        if (!p)
+            return ptm_error(PTM_ERR_NOMEM, "out of memory");
+        int there = ptm__is_file(p);
         free(p);
-        int flax = others[i][0] == 'f';
-        if (there && !strcmp(others[i], "model.ckpt.index"))
+        if (there && i == norder)
             return ptm_error(PTM_ERR_UNSUPPORTED, "%s: holds a TensorFlow 1 checkpoint (model.ckpt.index), which ptm "
                                                   "cannot read; convert it to tf_model.h5 or safetensors", dir);
+        int flax = i < norder && order[i].needs == 2;
         if (there)
             return ptm_error(PTM_ERR_NOT_FOUND,
                              "%s: holds %s, a %s checkpoint, but no model.safetensors or pytorch_model.bin; load it "
-                             "with %s (ptm: %s)", dir, others[i], flax ? "Flax" : "TensorFlow",
+                             "with %s (ptm: %s)", dir, name, flax ? "Flax" : "TensorFlow",
                              flax ? "from_flax=True" : "from_tf=True", flax ? "--from-flax" : "--from-tf");
     }
     return ptm_error(PTM_ERR_NOT_FOUND,

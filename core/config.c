@@ -496,12 +496,14 @@ static ptm_status put_item(ptm_config *cfg, const char *key, cJSON *item)
             leaf = dot + 1;
         }
     }
-    if (cJSON_GetObjectItemCaseSensitive(parent, leaf)) {
-        if (!cJSON_ReplaceItemInObjectCaseSensitive(parent, leaf, item)) {
-            cJSON_Delete(item);
-            return ptm_error(PTM_ERR_NOMEM, "out of memory");
-        }
-    } else if (!cJSON_AddItemToObject(parent, leaf, item)) {
+    return ptm__cjson_put(parent, leaf, item);
+}
+
+ptm_status ptm__cjson_put(cJSON *obj, const char *key, cJSON *item)
+{
+    int ok = cJSON_GetObjectItemCaseSensitive(obj, key) ? cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item)
+                                                         : cJSON_AddItemToObject(obj, key, item);
+    if (!ok) {
         cJSON_Delete(item);
         return ptm_error(PTM_ERR_NOMEM, "out of memory");
     }

@@ -14,4 +14,8 @@ struct ptm_config {
     char *origin; /* path or NULL */
 };
 
+/* Set `key` of object `obj` (the key as it is, no dotted path) to `item`,
+ * replacing an earlier value; takes ownership of item (freed on failure). */
+ptm_status ptm__cjson_put(cJSON *obj, const char *key, cJSON *item);
+
 #endif

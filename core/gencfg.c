@@ -89,15 +89,7 @@ static int py_equal(const cJSON *a, const cJSON *b)
 static ptm_status put_copy(cJSON *obj, const char *key, const cJSON *v)
 {
     cJSON *dup = cJSON_Duplicate(v, 1);
-    if (!dup)
-        return ptm_error(PTM_ERR_NOMEM, "out of memory");
-    int ok = cJSON_GetObjectItemCaseSensitive(obj, key) ? cJSON_ReplaceItemInObjectCaseSensitive(obj, key, dup)
-                                                         : cJSON_AddItemToObject(obj, key, dup);
-    if (!ok) {
-        cJSON_Delete(dup);
-        return ptm_error(PTM_ERR_NOMEM, "out of memory");
-    }
-    return PTM_OK;
+    return dup ? ptm__cjson_put(obj, key, dup) : ptm_error(PTM_ERR_NOMEM, "out of memory");
 }
 
 ptm_status ptm__gencfg_derive(const ptm_config *model_cfg, ptm_config **out)

@@ -56,9 +56,8 @@ ptm_status ptm__context_find(ptm_context *ctx, ptm_component_kind kind, const ch
 char *ptm__context_names(ptm_context *ctx, ptm_component_kind kind);
 
 /* Plugin loading (loader.c): libltdl behind one process-wide mutex. */
-/* lt_dlinit on the first user, lt_dlexit when the last one releases. */
+/* lt_dlinit on the first call (never undone: see ptm__dl_keep). */
 ptm_status ptm__dl_acquire(void);
-void ptm__dl_release(void);
 /* Open a shared object (advise ext + local) and find its entry symbol.
  * PTM_LOAD_OK with *handle and *entry set, else PTM_LOAD_OPEN_FAILED or
  * PTM_LOAD_NO_ENTRY with *reason (malloc'd, may be NULL on OOM). */

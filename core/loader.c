@@ -44,8 +44,6 @@ ptm_status ptm__dl_acquire(void)
     return s;
 }
 
-void ptm__dl_release(void) {}
-
 /* Copy libltdl's error text (call with dl_mu held). */
 static char *dl_error_copy(const char *fallback)
 {

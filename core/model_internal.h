@@ -67,8 +67,9 @@ const ptm__weight_candidate *ptm__weight_candidates(size_t *n);
 ptm_status ptm__checkpoint_read_index(const char *index_path, char ***shards, size_t *nshards);
 
 /* The generation config (gencfg.c).  Load: `dir`/generation_config.json
- * when it exists (a damaged one is an error naming it), else derived from
- * the model config like GenerationConfig.from_model_config. */
+ * when it exists, else (also when it cannot be read or parsed: a warning
+ * naming it) derived from the model config like
+ * GenerationConfig.from_model_config. */
 ptm_status ptm__gencfg_load(const char *dir, const ptm_config *model_cfg, ptm_config **out);
 ptm_status ptm__gencfg_derive(const ptm_config *model_cfg, ptm_config **out);
 /* generation_config.json text as to_json_file(use_diff=True) writes it. */

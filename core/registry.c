@@ -237,7 +237,6 @@ void ptm_context_free(ptm_context *ctx)
     strv_free(&ctx->searched);
     pthread_mutex_destroy(&ctx->mu);
     free(ctx);
-    ptm__dl_release();
 }
 
 /* ------------------------------------------------------------ plugins */

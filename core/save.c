@@ -83,6 +83,13 @@ static ptm_status saved_state_dict(const ptm_model *m, ptm_state_dict **out, int
     return PTM_OK;
 }
 
+/* 1 if the format has save_model (a plugin whose ptm_format predates the
+ * field has not). */
+static int has_save_model(const ptm_format *fmt)
+{
+    return PTM__HAS(fmt, ptm_format, save_model) && fmt->save_model;
+}
+
 /* Write the shard holding the entries of `sd` assigned to shard k. */
 static ptm_status write_one(const ptm_model *m, const ptm_format *fmt, const char *tmp, const ptm_state_dict *sd,
                             const int *roles, const unsigned *flags, const ptm__shard_plan_t *plan, size_t k)
@@ -108,7 +115,7 @@ static ptm_status write_one(const ptm_model *m, const ptm_format *fmt, const cha
             }
     }
     const ptm_state_dict *w = part ? part : sd;
-    if (!s && PTM__HAS(fmt, ptm_format, save_model) && fmt->save_model) {
+    if (!s && has_save_model(fmt)) {
         ptm_save_info info;
         memset(&info, 0, sizeof info);
         info.struct_size = sizeof info;
@@ -141,7 +148,7 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
     const ptm_format *fmt = ptm_context_find_format(m->ctx, fmt_name);
     if (!fmt)
         return PTM_ERR_NOT_FOUND;
-    int can_save = fmt->save || (PTM__HAS(fmt, ptm_format, save_model) && fmt->save_model);
+    int can_save = fmt->save || has_save_model(fmt);
     if (!can_save || !fmt->weight_names || !fmt->weight_names[0])
         return ptm_error(PTM_ERR_UNSUPPORTED, "the %s format plugin cannot write files", fmt_name);
     /* transformers' defaults: PyTorch "5GB", TF and Flax "10GB" */
@@ -171,7 +178,7 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
         goto done;
     if ((s = saved_state_dict(m, &sd, &roles, &flags)) || (s = ptm__shard_plan(sd, max_shard, &plan)))
         goto done;
-    if (plan.nshards > 1 && (fmt->save_model || !iname)) {
+    if (plan.nshards > 1 && (has_save_model(fmt) || !iname)) {
         s = ptm_error(PTM_ERR_UNSUPPORTED,
                       "%s: the weights (%llu bytes) exceed max_shard_size (%llu bytes), and ptm cannot write sharded "
                       "%s checkpoints; raise max_shard_size or save as safetensors or pytorch",
