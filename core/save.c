@@ -151,9 +151,9 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
     int can_save = fmt->save || has_save_model(fmt);
     if (!can_save || !fmt->weight_names || !fmt->weight_names[0])
         return ptm_error(PTM_ERR_UNSUPPORTED, "the %s format plugin cannot write files", fmt_name);
-    /* transformers' defaults: PyTorch "5GB", TF and Flax "10GB" */
-    int tf_or_flax = !strcmp(fmt->name, "h5") || !strcmp(fmt->name, "msgpack");
-    uint64_t max_shard = o.max_shard_size ? o.max_shard_size : tf_or_flax ? 10000000000ull : 5000000000ull;
+    /* transformers' defaults: PyTorch "5GB"; a format declares its own (TF, Flax "10GB") */
+    uint64_t fmt_default = PTM__HAS(fmt, ptm_format, default_max_shard_size) ? fmt->default_max_shard_size : 0;
+    uint64_t max_shard = o.max_shard_size ? o.max_shard_size : fmt_default ? fmt_default : 5000000000ull;
     const char *wname = fmt->weight_names[0];
     const char *iname = fmt->weight_names[1];
     ptm_status s = make_dirs(dir);

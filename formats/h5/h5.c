@@ -43,6 +43,7 @@ static const ptm_format h5_format = {
     .metadata = h5p_metadata,
     .save = h5p_save,
     .save_model = h5p_save_model,
+    .default_max_shard_size = 10000000000ull, /* transformers' TF / Flax "10GB" */
 };
 
 static ptm_status h5_register(ptm_registrar *reg) { return ptm_registrar_add_format(reg, &h5_format); }

@@ -630,6 +630,7 @@ static const ptm_format mp_format = {
     .metadata = NULL,
     .save = mp_save,
     .save_model = mp_save_model,
+    .default_max_shard_size = 10000000000ull, /* transformers' TF / Flax "10GB" */
 };
 
 static ptm_status mp_register(ptm_registrar *reg) { return ptm_registrar_add_format(reg, &mp_format); }

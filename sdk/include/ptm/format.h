@@ -80,6 +80,11 @@ typedef struct ptm_format {
      * the model (TF layer names, Flax module paths).  When present the core
      * calls it instead of save.  Optional. */
     ptm_status (*save_model)(const char *path, const ptm_state_dict *sd, const struct ptm_save_info *info);
+
+    /* save_pretrained's max_shard_size when the caller gives none, in bytes:
+     * transformers' default for this framework (TF and Flax "10GB").  0 =
+     * PyTorch's "5GB".  Optional (ABI 1.1). */
+    uint64_t default_max_shard_size;
 } ptm_format;
 
 #ifdef __cplusplus
