@@ -19,21 +19,6 @@ ptm_status ptm__strv_push(char ***v, size_t *n, const char *s)
     return PTM_OK;
 }
 
-static char *dirname_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return ptm__strdup(".");
-    if (slash == path)
-        return ptm__strdup("/");
-    char *d = malloc((size_t)(slash - path) + 1);
-    if (d) {
-        memcpy(d, path, (size_t)(slash - path));
-        d[slash - path] = '\0';
-    }
-    return d;
-}
-
 /* Read an index file: {"metadata": {...}, "weight_map": {name: shard}};
  * the shards, sorted and unique, resolved next to the index. */
 ptm_status ptm__checkpoint_read_index(const char *index_path, char ***shards, size_t *nshards)
@@ -56,7 +41,7 @@ ptm_status ptm__checkpoint_read_index(const char *index_path, char ***shards, si
         return ptm_error(PTM_ERR_FORMAT, "%s: an index needs a \"metadata\" object and a \"weight_map\" object",
                          index_path);
     }
-    char *dir = dirname_of(index_path);
+    char *dir = ptm__dirname(index_path);
     char **names = NULL;
     size_t n = 0;
     s = dir ? PTM_OK : ptm_error(PTM_ERR_NOMEM, "out of memory");
@@ -233,7 +218,7 @@ ptm_status ptm__checkpoint_open(ptm_context *ctx, const char *path, int from_tf,
         dir = ptm__strdup(path);
         s = dir ? pick_files(path, from_tf, from_flax, &files, &nfiles) : ptm_error(PTM_ERR_NOMEM, "out of memory");
     } else if (ptm__is_file(path)) {
-        dir = dirname_of(path);
+        dir = ptm__dirname(path);
         size_t l = strlen(path);
         if (!dir)
             s = ptm_error(PTM_ERR_NOMEM, "out of memory");

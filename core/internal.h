@@ -33,6 +33,11 @@ void ptm__sb_puts(ptm__sbuf *b, const char *s);
  * writes it; bytes that are not UTF-8 stand for themselves (\u00XX). */
 void ptm__sb_json_string(ptm__sbuf *b, const char *s);
 
+/* The folder part of a path ("." without a slash, "/" for "/x").  malloc'd. */
+char *ptm__dirname(const char *path);
+/* mkdir -p with `mode` (before the umask); PTM_ERR_IO naming the folder. */
+ptm_status ptm__mkdirs(const char *path, unsigned mode);
+
 /* Read a whole file into a malloc'd, NUL-terminated buffer. */
 ptm_status ptm__read_file(const char *path, char **data, size_t *len);
 /* Write bytes to `path` via "<path>.tmp.<pid>" + fsync + rename. */

@@ -154,15 +154,6 @@ static int has_so_suffix(const char *name)
     return n > 3 && strcmp(name + n - 3, ".so") == 0;
 }
 
-void ptm__free_strv(char **v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 static ptm_status list_plugin_files(const char *dir, char ***paths, size_t *count)
 {
     *paths = NULL;

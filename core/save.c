@@ -18,30 +18,6 @@ void ptm_save_options_init(ptm_save_options *o)
     o->struct_size = sizeof *o;
 }
 
-/* mkdir -p */
-static ptm_status make_dirs(const char *dir)
-{
-    char *p = ptm__strdup(dir);
-    if (!p)
-        return ptm_error(PTM_ERR_NOMEM, "out of memory");
-    for (char *s = p + 1;; s++) {
-        char c = *s;
-        if (c == '/' || c == '\0') {
-            *s = '\0';
-            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-                ptm_status st = ptm_error(PTM_ERR_IO, "%s: cannot create folder: %s", p, strerror(errno));
-                free(p);
-                return st;
-            }
-            *s = c;
-        }
-        if (c == '\0')
-            break;
-    }
-    free(p);
-    return ptm__is_dir(dir) ? PTM_OK : ptm_error(PTM_ERR_IO, "%s: exists and is not a folder", dir);
-}
-
 /* The state dict to write: persistent, untied entries; names sharing memory
  * (without a declared tie) are written once under the first name, as
  * transformers' save_pretrained does. */
@@ -156,7 +132,7 @@ ptm_status ptm_model_save_pretrained(const ptm_model *m, const char *dir, const 
     uint64_t max_shard = o.max_shard_size ? o.max_shard_size : fmt_default ? fmt_default : 5000000000ull;
     const char *wname = fmt->weight_names[0];
     const char *iname = fmt->weight_names[1];
-    ptm_status s = make_dirs(dir);
+    ptm_status s = ptm__mkdirs(dir, 0755);
     if (s)
         return s;
 

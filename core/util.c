@@ -216,3 +216,47 @@ void ptm__sb_json_string(ptm__sbuf *b, const char *s)
     ptm__sb_put(b, "\"", 1);
 }
 
+
+/* ------------------------------------------------------------ paths */
+
+void ptm__free_strv(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+char *ptm__dirname(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return ptm__strdup(".");
+    if (slash == path)
+        return ptm__strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+ptm_status ptm__mkdirs(const char *path, unsigned mode)
+{
+    char *p = ptm__strdup(path);
+    if (!p)
+        return ptm_error(PTM_ERR_NOMEM, "out of memory");
+    for (char *s = p + 1;; s++) {
+        char c = *s;
+        if (c == '/' || c == '\0') {
+            *s = '\0';
+            if (mkdir(p, (mode_t)mode) != 0 && errno != EEXIST) {
+                ptm_status st = ptm_error(PTM_ERR_IO, "%s: cannot create the folder: %s", p, strerror(errno));
+                free(p);
+                return st;
+            }
+            *s = c;
+        }
+        if (c == '\0')
+            break;
+    }
+    free(p);
+    return ptm__is_dir(path) ? PTM_OK : ptm_error(PTM_ERR_IO, "%s: exists and is not a folder", path);
+}

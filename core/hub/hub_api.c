@@ -89,7 +89,7 @@ ptm_status ptm_hub_snapshot_for_load(ptm_context *ctx, const char *repo_id, cons
     free(f);
     if (s)
         goto done;
-    if (!(dir = ptm__hub_parent_of(cfg))) {
+    if (!(dir = ptm__dirname(cfg))) {
         s = ptm_error(PTM_ERR_NOMEM, "out of memory");
         goto done;
     }

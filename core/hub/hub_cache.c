@@ -32,37 +32,6 @@ char *ptm__hub_repo_folder(const char *repo_id)
     return out;
 }
 
-ptm_status ptm__hub_mkdirs(const char *path)
-{
-    char *p = ptm__strdup(path);
-    if (!p)
-        return ptm_error(PTM_ERR_NOMEM, "out of memory");
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || !*s) {
-            char c = *s;
-            *s = '\0';
-            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-                ptm_status st = ptm_error(PTM_ERR_IO, "%s: cannot create the folder: %s", p, strerror(errno));
-                free(p);
-                return st;
-            }
-            *s = c;
-            if (!c)
-                break;
-        }
-    }
-    free(p);
-    if (!ptm__is_dir(path))
-        return ptm_error(PTM_ERR_IO, "%s: not a folder", path);
-    return PTM_OK;
-}
-
-char *ptm__hub_parent_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    return slash ? strndup(path, (size_t)(slash - path)) : ptm__strdup(".");
-}
-
 char *ptm__hub_read_ref(const char *storage, const char *rev)
 {
     if (!ptm__hub_valid_filename(rev))
@@ -94,8 +63,8 @@ ptm_status ptm__hub_write_ref(const char *storage, const char *rev, const char *
     if (same)
         return PTM_OK;
     char *p = ptm__asprintf("%s/refs/%s", storage, rev);
-    char *dir = p ? ptm__hub_parent_of(p) : NULL;
-    ptm_status s = !p || !dir ? ptm_error(PTM_ERR_NOMEM, "out of memory") : ptm__hub_mkdirs(dir);
+    char *dir = p ? ptm__dirname(p) : NULL;
+    ptm_status s = !p || !dir ? ptm_error(PTM_ERR_NOMEM, "out of memory") : ptm__mkdirs(dir, 0777);
     if (!s)
         s = ptm__write_file_atomic(p, commit, strlen(commit));
     free(dir);
@@ -106,7 +75,7 @@ ptm_status ptm__hub_write_ref(const char *storage, const char *rev, const char *
 ptm_status ptm__hub_link(const char *storage, const char *commit, const char *filename, const char *etag)
 {
     char *ptr = ptm__asprintf("%s/snapshots/%s/%s", storage, commit, filename);
-    char *dir = ptr ? ptm__hub_parent_of(ptr) : NULL;
+    char *dir = ptr ? ptm__dirname(ptr) : NULL;
     size_t depth = 2;
     for (const char *c = filename; *c; c++)
         depth += *c == '/';
@@ -122,7 +91,7 @@ ptm_status ptm__hub_link(const char *storage, const char *commit, const char *fi
         strcat(target, "../");
     strcat(target, "blobs/");
     strcat(target, etag);
-    if ((s = ptm__hub_mkdirs(dir)))
+    if ((s = ptm__mkdirs(dir, 0777)))
         goto done;
     /* create under a temporary name and rename over the pointer, so a
      * reader never sees it missing */
@@ -147,8 +116,8 @@ done:
 ptm_status ptm__hub_mark_missing(const char *storage, const char *commit, const char *filename)
 {
     char *p = ptm__asprintf("%s/.no_exist/%s/%s", storage, commit, filename);
-    char *dir = p ? ptm__hub_parent_of(p) : NULL;
-    ptm_status s = !p || !dir ? ptm_error(PTM_ERR_NOMEM, "out of memory") : ptm__hub_mkdirs(dir);
+    char *dir = p ? ptm__dirname(p) : NULL;
+    ptm_status s = !p || !dir ? ptm_error(PTM_ERR_NOMEM, "out of memory") : ptm__mkdirs(dir, 0777);
     if (!s) {
         int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
         if (fd < 0)
@@ -165,7 +134,7 @@ ptm_status ptm__hub_lock(const char *cache, const char *folder, const char *etag
 {
     char *dir = ptm__asprintf("%s/.locks/%s", cache, folder);
     char *p = dir ? ptm__asprintf("%s/%s.lock", dir, etag) : NULL;
-    ptm_status s = !p ? ptm_error(PTM_ERR_NOMEM, "out of memory") : ptm__hub_mkdirs(dir);
+    ptm_status s = !p ? ptm_error(PTM_ERR_NOMEM, "out of memory") : ptm__mkdirs(dir, 0777);
     if (!s) {
         int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0664);
         if (fd < 0)

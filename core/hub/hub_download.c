@@ -458,7 +458,7 @@ ptm_status ptm__hub_fetch(ptm__hub *h, const char *repo_id, const char *filename
         goto found;
     }
     char *blobs = ptm__path_join(storage, "blobs");
-    s = blobs ? ptm__hub_mkdirs(blobs) : ptm_error(PTM_ERR_NOMEM, "out of memory");
+    s = blobs ? ptm__mkdirs(blobs, 0777) : ptm_error(PTM_ERR_NOMEM, "out of memory");
     free(blobs);
     if (s)
         goto done;

@@ -31,10 +31,6 @@ ptm_status ptm__hub_fetch(ptm__hub *h, const char *repo_id, const char *filename
 /* ---- cache layout (spec §3) ---- */
 /* "models--org--name" */
 char *ptm__hub_repo_folder(const char *repo_id);
-/* mkdir -p (mode 0777 & ~umask). */
-ptm_status ptm__hub_mkdirs(const char *path);
-/* The folder part of a path ("." when it has no '/'); malloc'd. */
-char *ptm__hub_parent_of(const char *path);
 /* The commit refs/<rev> holds, read verbatim; NULL when absent or not a
  * usable folder name. */
 char *ptm__hub_read_ref(const char *storage, const char *rev);

@@ -22,13 +22,6 @@ static ptm_status strv_push(char ***v, size_t *n, const char *str)
     return PTM_OK;
 }
 
-static void strv_free(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 char *ptm__hub_normalize_etag(const char *etag)
 {
     if (!etag)
@@ -209,7 +202,7 @@ done:
     if (s) {
         free(*sha);
         *sha = NULL;
-        strv_free(*files, *nfiles);
+        ptm__free_strv(*files, *nfiles);
         *files = NULL;
         *nfiles = 0;
     }
